@@ -1,0 +1,38 @@
+# The README's two commands: `make repro` and `make test`. Both create .venv and install the pinned stack first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+PROFILE ?=
+PYTEST_ARGS ?=
+
+export PATH := $(abspath $(BIN)):$(PATH)
+export MLFLOW_DISABLE_TELEMETRY := true
+
+.PHONY: install repro test bench ui clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .
+	touch $@
+
+repro: install
+ifeq ($(PROFILE),)
+	$(BIN)/dvc repro
+else
+	$(BIN)/dvc exp run -S profile=$(PROFILE)
+endif
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python benchmarks/pnp.py
+
+ui: install
+	$(BIN)/reprozoo ui
+
+clean:
+	rm -rf data models reports mlruns .dvc/cache .dvc/tmp

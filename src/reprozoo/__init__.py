@@ -1,0 +1,3 @@
+"""reprozoo: reproduce computer-vision papers as tracked, verifiable pipelines."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Reusable geometry: cameras, projections, rotations, differentiable PnP and pose metrics."""

@@ -1,0 +1,57 @@
+"""Heatmap maths of the pose paper: Gaussian targets, spatial softmax, centre-of-mass decoding.
+
+Grid convention: heatmap cell (i, j) of a map at `stride` s covers image pixels [s·i, s·(i+1)); its centre in image
+pixel coordinates (pixel centres at integers) is s·i + (s − 1)/2. Targets and decoding share this convention, so a
+perfect heatmap decodes to the exact keypoint (the reproducers' "inclusive" grid i/W is biased by half a cell).
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def cell_centres(size: int, stride: int, device=None, dtype=torch.float32) -> torch.Tensor:
+    """Image-pixel coordinate [size] of each heatmap cell's centre along one axis."""
+    return torch.arange(size, device=device, dtype=dtype) * stride + (stride - 1) / 2.0
+
+
+def gaussian_targets(keypoints: torch.Tensor, height: int, width: int, stride: int, std_percent: float) -> torch.Tensor:
+    """Normalised Gaussian target maps.
+
+    Args:
+        keypoints: [B, K, 2] pixel coordinates (u, v) in the image.
+        height, width: heatmap size (cells).
+        stride: image pixels per heatmap cell.
+        std_percent: standard deviation as % of the heatmap grid, per axis (so anisotropic in pixels when H ≠ W).
+    Returns:
+        [B, K, height, width] maps, each summing to 1.
+    """
+    xs = cell_centres(width, stride, keypoints.device, keypoints.dtype)
+    ys = cell_centres(height, stride, keypoints.device, keypoints.dtype)
+    sx = std_percent / 100.0 * width * stride
+    sy = std_percent / 100.0 * height * stride
+    gx = torch.exp(-0.5 * ((xs - keypoints[..., 0:1]) / sx) ** 2)  # [B, K, W]
+    gy = torch.exp(-0.5 * ((ys - keypoints[..., 1:2]) / sy) ** 2)  # [B, K, H]
+    maps = gy.unsqueeze(-1) * gx.unsqueeze(-2)
+    return maps / maps.sum(dim=(-2, -1), keepdim=True).clamp_min(1e-12)
+
+
+def spatial_softmax(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """Softmax over each map's H×W cells: [B, K, H, W] logits → maps summing to 1."""
+    b, k, h, w = logits.shape
+    return torch.softmax(logits.reshape(b, k, h * w) / temperature, dim=-1).reshape(b, k, h, w)
+
+
+def centre_of_mass(maps: torch.Tensor, stride: int) -> torch.Tensor:
+    """Expected cell centre of normalised maps [B, K, H, W] → keypoints [B, K, 2] in image pixels (u, v)."""
+    h, w = maps.shape[-2:]
+    xs = cell_centres(w, stride, maps.device, maps.dtype)
+    ys = cell_centres(h, stride, maps.device, maps.dtype)
+    u = (maps.sum(-2) * xs).sum(-1)
+    v = (maps.sum(-1) * ys).sum(-1)
+    return torch.stack([u, v], dim=-1)
+
+
+def heatmap_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The report's l_h: mean |H − H*| over B·K·H·W (both maps normalised)."""
+    return (pred - target).abs().mean()

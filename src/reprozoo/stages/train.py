@@ -1,0 +1,157 @@
+"""train: processed dataset + variant → models/<paper>/<variant>/<dataset>/seed<k>/ and one MLflow run per seed.
+
+Each seed's folder holds `weights.pt` (the best validation checkpoint's state dict, loadable with
+`torch.load(weights_only=True)`) and `run.json` (MLflow run id, best validation score, timing).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from reprozoo.config import compose, flatten, project_root, to_yaml
+from reprozoo.errors import ReprozooError
+from reprozoo.papers import get_paper
+from reprozoo.stages.paths import DatasetPaths, RunPaths
+from reprozoo.tracking import lineage, store
+
+UNLOGGED_KEYS = ("tracking.", "paths.", "logger.")
+
+
+@dataclass
+class TrainResult:
+    """What a finished seed leaves in run.json."""
+
+    run_id: str
+    seed: int
+    monitor: str
+    mode: str
+    best_score: float
+    epochs: int
+    train_seconds: float
+    train_images_per_second: float
+    device: str
+
+
+def seeds_of(cfg, seeds: Sequence[int] | None) -> list[int]:
+    """The seeds to run: explicit ones, else the profile's."""
+    return [int(s) for s in (seeds if seeds else cfg.profile.seeds)]
+
+
+def train(
+    target: str,
+    dataset: str,
+    *,
+    seeds: Sequence[int] | None = None,
+    profile: str | None = None,
+    overrides: Sequence[str] = (),
+    root: Path | None = None,
+) -> list[TrainResult]:
+    """Train `target` (`<paper>/<variant>`) on `dataset` for each seed; returns one result per seed."""
+    root = root or project_root()
+    base = compose(target=target, dataset=dataset, profile=profile, overrides=overrides, root=root)
+    results = []
+    for seed in seeds_of(base, seeds):
+        cfg = compose(target=target, dataset=dataset, profile=profile, overrides=[*overrides, f"seed={seed}"], root=root)
+        results.append(train_seed(cfg, root))
+    return results
+
+
+def _mlflow_run(cfg, root: Path, data: DatasetPaths) -> str:
+    """Create the seed's MLflow run with lineage tags, flattened params, the composed config and the Data Docs."""
+    from mlflow import MlflowClient
+    from mlflow.entities import Param
+
+    store.connect(cfg, root)
+    client = MlflowClient()
+    experiment = store.experiment_id(cfg, root, str(cfg.paper))
+    tags = lineage.lineage_tags(cfg, root, data.processed)
+    run = client.create_run(experiment, run_name=f"{cfg.variant.name}/seed{cfg.seed}", tags=tags)
+    params = [Param(k, store.redact(v)[:6000]) for k, v in flatten(cfg).items() if not k.startswith(UNLOGGED_KEYS)]
+    for start in range(0, len(params), 100):
+        client.log_batch(run.info.run_id, params=params[start : start + 100])
+    client.log_text(run.info.run_id, store.redact(to_yaml(cfg)), "config.yaml")
+    if data.docs.is_dir():
+        client.log_artifacts(run.info.run_id, str(data.docs), "validation")
+    return run.info.run_id
+
+
+def _loggers(cfg, root: Path, run_id: str) -> list:
+    from lightning.pytorch.loggers import MLFlowLogger
+
+    loggers = [MLFlowLogger(tracking_uri=store.tracking_uri(cfg, root), run_id=run_id, log_model=False)]
+    if cfg.logger.wandb.enabled:
+        import os
+
+        from lightning.pytorch.loggers import WandbLogger
+
+        os.environ.setdefault("WANDB_MODE", str(cfg.logger.wandb.mode))
+        save_dir = root / str(cfg.logger.wandb.save_dir)
+        save_dir.mkdir(parents=True, exist_ok=True)
+        loggers.append(WandbLogger(project=str(cfg.logger.wandb.project), name=f"{cfg.variant.name}/seed{cfg.seed}", save_dir=str(save_dir), id=run_id))
+    return loggers
+
+
+def train_seed(cfg, root: Path) -> TrainResult:
+    """Train one seed of the composed `cfg`; writes weights.pt and run.json into the seed folder."""
+    import lightning.pytorch as pl
+    import torch
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from mlflow import MlflowClient
+
+    data = DatasetPaths.of(cfg, root)
+    if not (data.processed / "manifest.parquet").is_file():
+        raise ReprozooError(f"{data.processed}: processed dataset missing (run `reprozoo preprocess {cfg.dataset.name}`)")
+    out = RunPaths.of(cfg, root).seed_dir(int(cfg.seed))
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    paper = get_paper(str(cfg.paper))
+    run_id = _mlflow_run(cfg, root, data)
+    pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    datamodule = paper.build_datamodule(cfg, data.processed, data.raw)
+    module = paper.build_module(cfg, data.processed)
+    checkpoint = ModelCheckpoint(dirpath=out / "checkpoints", filename="best", monitor=str(cfg.checkpoint.monitor), mode=str(cfg.checkpoint.mode), save_top_k=1, save_weights_only=True)
+    trainer = pl.Trainer(**cfg.trainer, logger=_loggers(cfg, root, run_id), callbacks=[checkpoint], default_root_dir=str(out))
+    started = time.perf_counter()
+    try:
+        trainer.fit(module, datamodule=datamodule)
+    except BaseException:
+        MlflowClient().set_terminated(run_id, "FAILED")
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    seconds = time.perf_counter() - started
+    if not checkpoint.best_model_path:
+        raise ReprozooError(f"variant {cfg.variant.name}: no checkpoint was selected (is '{cfg.checkpoint.monitor}' logged during validation?)")
+    state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
+    torch.save(state, out / "weights.pt")
+    shutil.rmtree(out / "checkpoints")
+    images = len(datamodule.split("train")) * trainer.current_epoch
+    result = TrainResult(
+        run_id=run_id,
+        seed=int(cfg.seed),
+        monitor=str(cfg.checkpoint.monitor),
+        mode=str(cfg.checkpoint.mode),
+        best_score=float(checkpoint.best_model_score),
+        epochs=int(trainer.current_epoch),
+        train_seconds=round(seconds, 2),
+        train_images_per_second=round(images / seconds, 2),
+        device=str(trainer.strategy.root_device),
+    )
+    client = MlflowClient()
+    client.log_metric(run_id, "train/images_per_second", result.train_images_per_second)
+    client.log_metric(run_id, "train/seconds", result.train_seconds)
+    client.set_tag(run_id, "device", result.device)
+    (out / "run.json").write_text(json.dumps(asdict(result), indent=1))
+    return result
+
+
+def load_result(seed_dir: Path) -> TrainResult:
+    """Read a seed folder's run.json."""
+    path = seed_dir / "run.json"
+    if not path.is_file():
+        raise ReprozooError(f"{path}: missing (train this variant first)")
+    return TrainResult(**json.loads(path.read_text()))
