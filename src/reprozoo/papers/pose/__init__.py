@@ -1,8 +1,9 @@
 """Paper `pose` (seed 000): "[Re] On end-to-end 6DoF object pose estimation and robustness to object scale".
 
-Keypoint heatmaps (HRNet) → centre of mass → PnP → 6-DoF pose of a drone, on UAVA or its synthetic stand-in
-ToyDrone. Read in this order: uava.py (on-disk format), toydrone.py (generator), manifest.py (preprocess and
-its validation suite), datamodule.py, heatmaps.py + hrnet.py (model), module.py (training), evaluate.py (metrics).
+Keypoint heatmaps (HRNet, HigherHRNet or Stacked Hourglass) → centre of mass → PnP → 6-DoF pose of a drone, on UAVA
+or its synthetic stand-in ToyDrone. Read in this order: uava.py (on-disk format), toydrone.py (generator),
+manifest.py (preprocess and its validation suite), datamodule.py, heatmaps.py + hrnet.py / higherhrnet.py /
+hourglass.py (models), module.py (training), evaluate.py + scale.py (metrics, overall and by object size).
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class PosePaper(Paper):
         from reprozoo.papers.pose.export import KeypointPredictor
 
         example = datamodule.split("test").images[:2].float().numpy() / 255.0  # batch 2: keeps the batch dimension dynamic in torch.export
-        return KeypointPredictor(module.net, module.stride, float(module.cfg.heatmap.temperature)).eval(), example
+        return KeypointPredictor(module.net, module.strides, module.aggregation, module.temperature).eval(), example
 
 
 PAPER = PosePaper()
