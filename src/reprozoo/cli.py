@@ -1,4 +1,5 @@
-"""The `reprozoo` command: one sub-command per pipeline stage, plus `ui` and `config`.
+"""The `reprozoo` command: one sub-command per pipeline stage (fetch, preprocess, train, evaluate, register, verify),
+plus sweep, report, promote, lineage, ui and config.
 
 Heavy libraries are imported inside the handlers, so `reprozoo --help` answers at once. User mistakes (bad config,
 bad data, missing inputs) end with one line on stderr and exit status 2.
@@ -10,6 +11,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from reprozoo.errors import ReprozooError
 
@@ -40,6 +42,35 @@ def build_parser() -> argparse.ArgumentParser:
     _run_args(sub.add_parser("train", help="train a variant (one MLflow run per seed) → models/"))
     _run_args(sub.add_parser("evaluate", help="test-split metrics, per-sample values and figures → reports/eval/ and MLflow"))
     _run_args(sub.add_parser("register", help="register the best seed's model in the MLflow registry with alias 'candidate'"), seeds=False)
+
+    p = sub.add_parser("verify", help="decide each of a paper's claims from its eval reports → reports/claims/ and MLflow tags")
+    p.add_argument("paper", help="paper id, e.g. pose")
+    p = sub.add_parser("report", help="one self-contained HTML page per paper → reports/<paper>.html and MLflow")
+    p.add_argument("paper", help="paper id, e.g. pose")
+    p = sub.add_parser("promote", help="move an alias (default champion) to the candidate when a paired bootstrap says it is better")
+    p.add_argument("name", metavar="MODEL", help="registered model, e.g. pose.toydrone-tello")
+    p.add_argument("--to", help="alias to move (default: pipelines/promote.yaml, champion)")
+    p.add_argument("--metric", help="per-sample metric to compare (default: pipelines/promote.yaml)")
+    p.add_argument("--min-delta", type=float, help="the improvement's lower bound must exceed this (metric units)")
+    p.add_argument("--force", action="store_true", help="promote even if the gate refuses (needs --reason; recorded)")
+    p.add_argument("--reason", help="why --force was needed (recorded as a tag)")
+    p = sub.add_parser("lineage", help="walk a model version back to its run, config, commit and data")
+    p.add_argument("uri", metavar="models:/NAME@ALIAS", help="or models:/NAME/VERSION")
+    p.add_argument("--checkout", metavar="DIR", type=Path, help="restore that commit (git worktree) and its data (dvc checkout) in DIR")
+
+    p = sub.add_parser("sweep", help="Optuna sweep over a variant's hyperparameters (pruned, resumable, multi-worker, tracked in MLflow)")
+    p.add_argument("target", metavar="PAPER/VARIANT", help="e.g. pose/hrnet-lm")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--space", required=True, help="pipelines/sweep/<space>.yaml")
+    p.add_argument("--trials", type=int, required=True, help="total budget: COMPLETE + PRUNED trials, counted across re-runs")
+    p.add_argument("--storage", help="SQLAlchemy URL or journal:<file> (default sqlite:///mlruns/optuna.db)")
+    p.add_argument("--study", help="study name (default <paper>-<variant>-<dataset>-<space>)")
+    p.add_argument("--workers", type=int, default=1, help="local worker processes on the study")
+    p.add_argument("--timeout", type=float, help="stop starting trials after this many seconds")
+    p.add_argument("--no-prune", action="store_true", help="disable the space's pruner")
+    p.add_argument("--register-best", action="store_true", help="retrain the best point with the profile's seeds and register it as candidate")
+    p.add_argument("--worker-of", help=argparse.SUPPRESS)
+    _common(p)
 
     p = sub.add_parser("config", help="print the composed configuration")
     p.add_argument("target", nargs="?", metavar="PAPER/VARIANT")
@@ -100,7 +131,41 @@ def dispatch(args: argparse.Namespace) -> int:
         from reprozoo.stages.register import register
 
         record = register(args.target, args.dataset, profile=args.profile, overrides=args.overrides)
-        print(f"registered {record['name']} version {record['version']} as @{record['alias']} (run {record['run_id']})")
+        print(f"registered {record['name']} version {record['version']} as {', '.join('@' + a for a in record['aliases'])} (run {record['run_id']})")
+    elif args.command == "verify":
+        from reprozoo.stages.verify import verify
+
+        result = verify(args.paper)
+        print(f"{args.paper}: " + ", ".join(f"{n} {v}" for v, n in result["counts"].items()) + f" → reports/claims/{args.paper}.md")
+    elif args.command == "report":
+        from reprozoo.stages.report import report
+
+        page, run_id = report(args.paper)
+        print(f"wrote {page} (logged to MLflow run {run_id})")
+    elif args.command == "promote":
+        from reprozoo.tracking.promote import promote
+
+        d = promote(args.name, to=args.to, metric=args.metric, min_delta=args.min_delta, force=args.force, reason=args.reason)
+        print(f"{d.name} version {d.version} → @{d.target}: {d.decision}: {d.reason}")
+    elif args.command == "lineage":
+        from reprozoo.tracking.lineage_walk import checkout, describe, walk
+
+        lineage = walk(args.uri)
+        print(describe(lineage), end="")
+        if args.checkout:
+            restored = checkout(lineage, args.checkout)
+            print(f"checked out commit {lineage.commit[:12]} in {args.checkout} with {', '.join(restored)}")
+    elif args.command == "sweep":
+        from reprozoo.sweeps.runner import sweep
+
+        summary = sweep(args.target, args.dataset, space=args.space, trials=args.trials, storage_url=args.storage, study_name=args.study,
+                        workers=args.workers, timeout=args.timeout, prune=not args.no_prune, profile=args.profile, overrides=args.overrides,
+                        register_best=args.register_best, worker_of=args.worker_of)
+        if summary is not None:
+            print(f"study {summary.study} ({summary.storage}): {summary.complete} complete, {summary.pruned} pruned, {summary.failed} failed; "
+                  f"best {summary.best_value} at {summary.best_params}; MLflow parent run {summary.parent_run_id}")
+            if summary.best_file:
+                print(f"best parameters: {summary.best_file} (apply with `dvc exp run -S runs.<key>.overrides.<param>=<value>`)")
     elif args.command == "config":
         from reprozoo.config import compose, to_yaml
 
@@ -109,7 +174,14 @@ def dispatch(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # overrides may also follow options (`train pose/x --dataset d optim.lr=1e-3`)
+    stray = [a for a in extra if a.startswith("-") or "=" not in a]
+    if stray or (extra and not hasattr(args, "overrides")):
+        parser.error(f"unrecognized arguments: {' '.join(stray or extra)}")
+    if extra:
+        args.overrides = [*args.overrides, *extra]
     try:
         return dispatch(args)
     except ReprozooError as exc:

@@ -8,6 +8,7 @@ One source for every number: defaults live in `pipelines/`; `params.yaml` names 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -70,6 +71,32 @@ def parse_target(target: str, root: Path) -> tuple[str, str]:
     return paper, variant
 
 
+def run_overrides(root: Path, paper: str, variant: str, dataset: str | None) -> list[str]:
+    """Hydra overrides that `params.yaml` gives a run: `runs.<key>.overrides` (nested keys) of the matching run.
+
+    This is where a sweep's best point goes (`dvc exp run -S runs.<key>.overrides.optim.lr=3e-4`), so `dvc repro`
+    and hand-run commands train the same configuration.
+    """
+    for run in (read_params(root).get("runs") or {}).values():
+        if run.get("paper") == paper and run.get("variant") == variant and run.get("dataset") == dataset:
+            return [f"{key}={_override_value(value)}" for key, value in _dotted(run.get("overrides") or {})]
+    return []
+
+
+def _dotted(tree: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    items = []
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            items.extend(_dotted(value, f"{prefix}{key}."))
+        else:
+            items.append((f"{prefix}{key}", value))
+    return items
+
+
+def _override_value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
 def known_datasets(root: Path) -> list[str]:
     """Names of the dataset configs in `pipelines/dataset/`."""
     return sorted(p.stem for p in (root / "pipelines" / "dataset").glob("*.yaml"))
@@ -103,6 +130,7 @@ def compose(
     if target is not None:
         paper, variant = parse_target(target, root)
         all_overrides.append(f"+{paper}={variant}")
+        all_overrides.extend(run_overrides(root, paper, variant, dataset))
     if dataset is not None:
         if dataset not in known_datasets(root):
             raise ReprozooError(f"dataset '{dataset}': no pipelines/dataset/{dataset}.yaml (known: {', '.join(known_datasets(root))})")

@@ -45,31 +45,42 @@ def repro(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str
     return work, env, first
 
 
-def test_pipeline_registers_a_candidate_with_lineage(repro) -> None:
+def _versions(work: Path, env: dict[str, str], name: str) -> dict:
+    """Every version of registered model `name`: {version: {"tags": ..., "aliases": [...], "run_id": ...}}."""
+    code = (
+        "import json, mlflow\n"
+        "mlflow.set_tracking_uri('sqlite:///mlruns/mlflow.db')\n"
+        "c = mlflow.MlflowClient()\n"
+        f"vs = c.search_model_versions(\"name = '{name}'\")\n"
+        "print(json.dumps({v.version: {'tags': v.tags, 'aliases': list(v.aliases), 'run_id': v.run_id} for v in vs}))\n"
+    )
+    return json.loads(_run([sys.executable, "-c", code], work, env).stdout.strip().splitlines()[-1])
+
+
+def test_pipeline_registers_every_run_with_lineage(repro) -> None:
     work, env, _ = repro
     params = yaml.safe_load((work / "params.yaml").read_text())
     assert params["profile"] == "smoke"
+    head = _run(["git", "rev-parse", "HEAD"], work, env).stdout.strip()
+    lock = yaml.safe_load((work / "dvc.lock").read_text())["stages"]
+    newest: dict[str, int] = {}
     for key, run in params["runs"].items():
         record = json.loads((work / "reports" / "registry" / run["paper"] / run["variant"] / f"{run['dataset']}.json").read_text())
         metrics = json.loads((work / "reports" / "metrics" / run["paper"] / run["variant"] / f"{run['dataset']}.json").read_text())
         assert metrics["mean"] and all(math.isfinite(v) for v in metrics["mean"].values()), key
-        code = (
-            "import json, mlflow, sys\n"
-            "mlflow.set_tracking_uri('sqlite:///mlruns/mlflow.db')\n"
-            f"v = mlflow.MlflowClient().get_model_version_by_alias({record['name']!r}, 'candidate')\n"
-            "print(json.dumps({'version': v.version, 'tags': v.tags, 'run_id': v.run_id}))\n"
-        )
-        version = json.loads(_run([sys.executable, "-c", code], work, env).stdout.strip().splitlines()[-1])
-        assert int(version["version"]) == record["version"]
+        version = _versions(work, env, record["name"])[str(record["version"])]
+        assert run["variant"] in version["aliases"]  # models:/<paper>.<dataset>@<variant>
         tags = version["tags"]
         assert tags["run_id"] == record["run_id"] == version["run_id"]
-        head = _run(["git", "rev-parse", "HEAD"], work, env).stdout.strip()
-        lock = yaml.safe_load((work / "dvc.lock").read_text())["stages"][f"preprocess@{run['dataset']}"]
-        processed_md5 = next(o["md5"] for o in lock["outs"] if o["path"] == f"data/processed/{run['dataset']}")
-        assert tags["dvc.data_hash"] == processed_md5
+        processed = next(o["md5"] for o in lock[f"preprocess@{run['dataset']}"]["outs"] if o["path"] == f"data/processed/{run['dataset']}")
+        assert tags["dvc.data_hash"] == processed
         assert tags["validation.result"] == "passed" and len(tags["params.hash"]) == 16
         assert tags["paper"] == run["paper"] and tags["variant"] == run["variant"] and tags["profile"] == "smoke"
         assert tags["git.commit"] == head  # dvc exp run works on top of HEAD; the experiment lives under refs/exps
+        newest[record["name"]] = max(newest.get(record["name"], 0), record["version"])
+    for name, version in newest.items():  # `candidate` sits on each task's newest registration
+        with_candidate = [v for v, info in _versions(work, env, name).items() if "candidate" in info["aliases"]]
+        assert with_candidate == [str(version)]
 
 
 def test_registered_model_loads_in_a_fresh_process(repro) -> None:

@@ -1,5 +1,9 @@
-"""register: the best seed of a trained variant → a version of `<paper>.<dataset>` in the MLflow registry, alias
-`candidate`, tagged with the run id and the run's lineage. Writes reports/registry/<paper>/<variant>/<dataset>.json.
+"""register: the best seed of a trained variant → a version of `<paper>.<dataset>` in the MLflow registry, tagged with
+the run id and the run's lineage. Writes reports/registry/<paper>/<variant>/<dataset>.json.
+
+Aliases: `candidate` moves to the newest registered version of the task (what `reprozoo promote` weighs against
+`champion`); the variant's name (e.g. `hrnet-lh`) moves to that variant's newest version, so every variant stays
+addressable as `models:/<paper>.<dataset>@<variant>`.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from reprozoo.stages.train import load_result, seeds_of
 
 CANDIDATE = "candidate"
 LINEAGE_TAGS = ("paper", "variant", "dataset", "profile", "seed", "git.commit", "git.dirty", "dvc.data_hash", "data.manifest_sha256", "params.hash", "validation.result")
+SWEEP_TAGS = ("optuna.study", "optuna.trial")  # present when the configuration came from `reprozoo sweep --register-best`
 
 
 def pip_requirements() -> list[str]:
@@ -76,14 +81,19 @@ def register(
         if value is None:
             raise ReprozooError(f"run {trained.run_id}: lineage tag '{tag}' missing; retrain this variant")
         client.set_model_version_tag(name, version.version, tag, value)
-    client.set_registered_model_alias(name, CANDIDATE, version.version)
+    for tag in SWEEP_TAGS:
+        if tag in run.data.tags:
+            client.set_model_version_tag(name, version.version, tag, run.data.tags[tag])
+    variant = str(cfg.variant.name)
+    for alias in (CANDIDATE, variant):
+        client.set_registered_model_alias(name, alias, version.version)
     record = {
         "name": name,
         "version": int(version.version),
-        "alias": CANDIDATE,
-        "model_uri": f"models:/{name}@{CANDIDATE}",
+        "aliases": [CANDIDATE, variant],
+        "model_uri": f"models:/{name}@{variant}",
         "run_id": trained.run_id,
-        "variant": str(cfg.variant.name),
+        "variant": variant,
         "seed": seed,
     }
     path = RunPaths.of(cfg, root).registry

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -50,18 +51,22 @@ def train(
     profile: str | None = None,
     overrides: Sequence[str] = (),
     root: Path | None = None,
+    tags: dict[str, str] | None = None,
 ) -> list[TrainResult]:
-    """Train `target` (`<paper>/<variant>`) on `dataset` for each seed; returns one result per seed."""
+    """Train `target` (`<paper>/<variant>`) on `dataset` for each seed; returns one result per seed.
+
+    `tags` are added to every seed's MLflow run (e.g. the sweep study and trial a configuration came from).
+    """
     root = root or project_root()
     base = compose(target=target, dataset=dataset, profile=profile, overrides=overrides, root=root)
     results = []
     for seed in seeds_of(base, seeds):
         cfg = compose(target=target, dataset=dataset, profile=profile, overrides=[*overrides, f"seed={seed}"], root=root)
-        results.append(train_seed(cfg, root))
+        results.append(train_seed(cfg, root, tags=tags))
     return results
 
 
-def _mlflow_run(cfg, root: Path, data: DatasetPaths) -> str:
+def _mlflow_run(cfg, root: Path, data: DatasetPaths, extra_tags: dict[str, str]) -> str:
     """Create the seed's MLflow run with lineage tags, flattened params, the composed config and the Data Docs."""
     from mlflow import MlflowClient
     from mlflow.entities import Param
@@ -69,7 +74,7 @@ def _mlflow_run(cfg, root: Path, data: DatasetPaths) -> str:
     store.connect(cfg, root)
     client = MlflowClient()
     experiment = store.experiment_id(cfg, root, str(cfg.paper))
-    tags = lineage.lineage_tags(cfg, root, data.processed)
+    tags = {**lineage.lineage_tags(cfg, root, data.processed), **extra_tags}
     run = client.create_run(experiment, run_name=f"{cfg.variant.name}/seed{cfg.seed}", tags=tags)
     params = [Param(k, store.redact(v)[:6000]) for k, v in flatten(cfg).items() if not k.startswith(UNLOGGED_KEYS)]
     for start in range(0, len(params), 100):
@@ -96,32 +101,41 @@ def _loggers(cfg, root: Path, run_id: str) -> list:
     return loggers
 
 
-def train_seed(cfg, root: Path) -> TrainResult:
-    """Train one seed of the composed `cfg`; writes weights.pt and run.json into the seed folder."""
+def train_seed(cfg, root: Path, *, out: Path | None = None, callbacks: Sequence = (), tags: dict[str, str] | None = None) -> TrainResult:
+    """Train one seed of the composed `cfg`; writes weights.pt and run.json into `out` (default: the seed folder).
+
+    `callbacks` are extra Lightning callbacks (e.g. a pruning callback); `tags` extra MLflow run tags. A failure
+    marks the MLflow run FAILED, removes `out`, and re-raises with the run id in the exception's `run_id`.
+    """
     import lightning.pytorch as pl
     import torch
     from lightning.pytorch.callbacks import ModelCheckpoint
     from mlflow import MlflowClient
 
+    warnings.filterwarnings("ignore", message=r".*LeafSpec.*")  # Lightning 2.6 vs torch 2.13 deprecation noise
+
     data = DatasetPaths.of(cfg, root)
     if not (data.processed / "manifest.parquet").is_file():
         raise ReprozooError(f"{data.processed}: processed dataset missing (run `reprozoo preprocess {cfg.dataset.name}`)")
-    out = RunPaths.of(cfg, root).seed_dir(int(cfg.seed))
+    out = out or RunPaths.of(cfg, root).seed_dir(int(cfg.seed))
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     paper = get_paper(str(cfg.paper))
-    run_id = _mlflow_run(cfg, root, data)
+    run_id = _mlflow_run(cfg, root, data, tags or {})
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     datamodule = paper.build_datamodule(cfg, data.processed, data.raw)
     module = paper.build_module(cfg, data.processed)
     checkpoint = ModelCheckpoint(dirpath=out / "checkpoints", filename="best", monitor=str(cfg.checkpoint.monitor), mode=str(cfg.checkpoint.mode), save_top_k=1, save_weights_only=True)
-    trainer = pl.Trainer(**cfg.trainer, logger=_loggers(cfg, root, run_id), callbacks=[checkpoint], default_root_dir=str(out))
+    trainer = pl.Trainer(**cfg.trainer, logger=_loggers(cfg, root, run_id), callbacks=[checkpoint, *callbacks], default_root_dir=str(out))
     started = time.perf_counter()
     try:
         trainer.fit(module, datamodule=datamodule)
-    except BaseException:
-        MlflowClient().set_terminated(run_id, "FAILED")
+    except BaseException as exc:
+        client = MlflowClient()
+        client.set_tag(run_id, "failure", store.redact(f"{type(exc).__name__}: {exc}")[:5000])
+        client.set_terminated(run_id, "FAILED")
         shutil.rmtree(out, ignore_errors=True)
+        exc.run_id = run_id
         raise
     seconds = time.perf_counter() - started
     if not checkpoint.best_model_path:

@@ -27,7 +27,12 @@ def dvc_locked_hash(root: Path, output: Path) -> str | None:
     if not lock.is_file():
         return None
     rel = output.relative_to(root).as_posix() if output.is_absolute() else output.as_posix()
-    stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
+    return locked_out_hash(lock.read_text(), rel)
+
+
+def locked_out_hash(lock_text: str, rel: str) -> str | None:
+    """The md5 that a dvc.lock's text records for the stage output at `rel` (a posix path from the repo root), if any."""
+    stages = (yaml.safe_load(lock_text) or {}).get("stages", {})
     for stage in stages.values():
         for out in stage.get("outs", []):
             if out.get("path", "").rstrip("/") == rel.rstrip("/"):

@@ -1,13 +1,20 @@
-"""Heatmap maths of the pose paper: Gaussian targets, spatial softmax, centre-of-mass decoding.
+"""Heatmap maths of the pose paper: Gaussian targets, spatial softmax, aggregation of multi-output networks, centre of
+mass decoding.
 
 Grid convention: heatmap cell (i, j) of a map at `stride` s covers image pixels [s·i, s·(i+1)); its centre in image
 pixel coordinates (pixel centres at integers) is s·i + (s − 1)/2. Targets and decoding share this convention, so a
 perfect heatmap decodes to the exact keypoint (the reproducers' "inclusive" grid i/W is biased by half a cell).
+Bilinear upsampling with align_corners=False keeps that convention: cell i at stride s lands on pixel s·i + (s − 1)/2.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
+import torch.nn.functional as F
+
+AGGREGATIONS = ("last", "logits", "probs")
 
 
 def cell_centres(size: int, stride: int, device=None, dtype=torch.float32) -> torch.Tensor:
@@ -40,6 +47,37 @@ def spatial_softmax(logits: torch.Tensor, temperature: float = 1.0) -> torch.Ten
     """Softmax over each map's H×W cells: [B, K, H, W] logits → maps summing to 1."""
     b, k, h, w = logits.shape
     return torch.softmax(logits.reshape(b, k, h * w) / temperature, dim=-1).reshape(b, k, h, w)
+
+
+def upsample(maps: torch.Tensor, factor: int) -> torch.Tensor:
+    """Bilinear upsampling [B, K, h, w] → [B, K, h·factor, w·factor] (align_corners=False: cell centres keep their pixels)."""
+    if factor == 1:
+        return maps
+    h, w = maps.shape[-2:]
+    return F.interpolate(maps, size=(h * factor, w * factor), mode="bilinear", align_corners=False)
+
+
+def aggregate(logits: Sequence[torch.Tensor], strides: Sequence[int], mode: str, temperature: float = 1.0) -> tuple[torch.Tensor, int]:
+    """One normalised heatmap per keypoint from a network's outputs (logit maps [B, K, H/s, W/s], one per stride s).
+
+    Modes:
+        last: spatial softmax of the last output at its own stride (HRNet's only output, the final hourglass stack).
+        logits: upsample every output's logits to the input resolution, average, spatial softmax (the reproducers'
+            HigherHRNet inference).
+        probs: spatial softmax of every output, upsample to the input resolution, renormalise each to sum 1, average
+            (the official HigherHRNet, which averages heatmaps).
+    Returns:
+        (maps [B, K, h, w] each summing to 1, their stride: the last output's for "last", else 1).
+    """
+    if mode == "last":
+        return spatial_softmax(logits[-1], temperature), int(strides[-1])
+    if mode == "logits":
+        mean = torch.stack([upsample(x, s) for x, s in zip(logits, strides)]).mean(0)
+        return spatial_softmax(mean, temperature), 1
+    if mode == "probs":
+        ups = [upsample(spatial_softmax(x, temperature), s) for x, s in zip(logits, strides)]
+        return torch.stack([p / p.sum(dim=(-2, -1), keepdim=True) for p in ups]).mean(0), 1
+    raise ValueError(f"heatmap aggregation '{mode}': unknown (known: {', '.join(AGGREGATIONS)})")
 
 
 def centre_of_mass(maps: torch.Tensor, stride: int) -> torch.Tensor:

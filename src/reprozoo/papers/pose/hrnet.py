@@ -2,9 +2,11 @@
 
 stem (two stride-2 3×3 convs → 1/4, then bottleneck units) → stages of parallel branches at 1/4, 1/8, 1/16, ...
 (`widths`), each stage made of exchange modules (BasicBlocks per branch, then every branch fused into every other:
-strided convs down, 1×1 conv + bilinear upsampling up) → 1×1 head on the 1/4 branch → K logit maps at 1/4.
+strided convs down, 1×1 conv + bilinear upsampling up; the very last module fuses into the 1/4 branch only, as the
+official `multi_scale_output=False`) → 1×1 head on the 1/4 branch → K logit maps at 1/4.
 Stage s (0-based) runs min(s + 2, len(widths)) branches, so widths [48, 96, 192] with modules [1, 4] is the
-report's 3-stage net and widths [16, 32] with modules [1, 2] the tiny one.
+report's 3-stage net and widths [16, 32] with modules [1, 2] the tiny one. Like every heatmap network of this paper
+it returns a list of logit maps, one per output, with the outputs' strides in `strides` (here one, at stride 4).
 """
 
 from __future__ import annotations
@@ -52,13 +54,14 @@ class Bottleneck(nn.Module):
 
 
 class ExchangeModule(nn.Module):
-    """Per-branch BasicBlocks, then a full fusion: output branch i = ReLU(Σ_j resample_{j→i}(x_j))."""
+    """Per-branch BasicBlocks, then a fusion: output branch i = ReLU(Σ_j resample_{j→i}(x_j)) for the first `outputs`
+    branches (all by default; only the 1/4 branch in the network's last module, which is all the head reads)."""
 
-    def __init__(self, widths: list[int], blocks: int) -> None:
+    def __init__(self, widths: list[int], blocks: int, outputs: int | None = None) -> None:
         super().__init__()
         self.branches = nn.ModuleList(nn.Sequential(*[BasicBlock(w) for _ in range(blocks)]) for w in widths)
         self.fuse = nn.ModuleList()
-        for i, wi in enumerate(widths):
+        for i, wi in enumerate(widths[: outputs or len(widths)]):
             row = nn.ModuleList()
             for j, wj in enumerate(widths):
                 if j == i:
@@ -90,8 +93,11 @@ class ExchangeModule(nn.Module):
 class HRNet(nn.Module):
     """HRNet backbone + 1×1 heatmap head.
 
-    forward(images [B, 3, H, W]) → logits [B, K, H/4, W/4]; `features(images)` → the 1/4 branch [B, widths[0], H/4, W/4].
+    forward(images [B, 3, H, W]) → [logits [B, K, H/4, W/4]]; `features(images)` → the 1/4 branch
+    [B, feature_channels, H/4, W/4] (what HigherHRNet's deconvolution module reads).
     """
+
+    strides = (4,)
 
     def __init__(
         self,
@@ -119,8 +125,12 @@ class HRNet(nn.Module):
             self.transitions.append(
                 nn.ModuleList(conv_bn_relu(widths[b - 1], widths[b], 2) for b in range(active, n_branches))
             )
-            self.stages.append(nn.Sequential(*[ExchangeModule(widths[:n_branches], blocks) for _ in range(n_modules)]))
+            last = stage == len(modules) - 1
+            self.stages.append(
+                nn.Sequential(*[ExchangeModule(widths[:n_branches], blocks, 1 if last and m == n_modules - 1 else None) for m in range(n_modules)])
+            )
             active = n_branches
+        self.feature_channels = widths[0]
         self.head = nn.Conv2d(widths[0], num_keypoints, 1)
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
@@ -132,5 +142,5 @@ class HRNet(nn.Module):
                 xs = module(xs)
         return xs[0]
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(images))
+    def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
+        return [self.head(self.features(images))]

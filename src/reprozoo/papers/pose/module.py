@@ -1,18 +1,25 @@
 """The pose paper's LightningModule: images → heatmaps → keypoints (centre of mass) → pose by PnP.
 
-Variant `hrnet-lh` trains with the heatmap loss l_h only; validation decodes keypoints and solves PnP so that the
-pose metrics of the report are followed during training. Batches are those of `datamodule.PoseDataModule`.
+The network (`model.arch`: hrnet, higherhrnet, hourglass) returns a list of logit maps, one per output, with their
+strides in `net.strides`. Training sums the heatmap loss l_h of every output with weights (`heatmap.output_weights`:
+HigherHRNet's 1/4 and 1/2 maps, each hourglass stack); inference aggregates the outputs into one map per keypoint
+(`model.aggregate`, see `heatmaps.aggregate`) and decodes it by centre of mass. Variant `*-lh` trains with l_h only;
+validation decodes keypoints and solves PnP so that the pose metrics of the report are followed during training.
+Batches are those of `datamodule.PoseDataModule`.
 """
 
 from __future__ import annotations
 
 import lightning.pytorch as pl
 import torch
+from torch import nn
 
 from reprozoo.errors import ReprozooError
 from reprozoo.geometry import pose_metrics
 from reprozoo.papers.pose.datamodule import Geometry
-from reprozoo.papers.pose.heatmaps import centre_of_mass, gaussian_targets, heatmap_l1, spatial_softmax
+from reprozoo.papers.pose.heatmaps import AGGREGATIONS, aggregate, centre_of_mass, gaussian_targets, heatmap_l1, spatial_softmax
+from reprozoo.papers.pose.higherhrnet import HigherHRNet
+from reprozoo.papers.pose.hourglass import StackedHourglass
 from reprozoo.papers.pose.hrnet import HRNet
 from reprozoo.papers.pose.posing import solve_poses
 
@@ -21,18 +28,35 @@ class TrainingDivergedError(ReprozooError):
     """The loss became NaN or infinite."""
 
 
-def build_network(model_cfg) -> torch.nn.Module:
-    """The heatmap network named by `model.arch`."""
-    if model_cfg.arch != "hrnet":
-        raise ReprozooError(f"model.arch '{model_cfg.arch}': unknown (known: hrnet)")
-    return HRNet(
-        num_keypoints=model_cfg.num_keypoints,
-        stem_channels=model_cfg.stem_channels,
-        stem_units=model_cfg.stem_units,
-        widths=tuple(model_cfg.widths),
-        modules=tuple(model_cfg.modules),
-        blocks=model_cfg.blocks,
-    )
+def _hrnet_sizes(model_cfg) -> dict:
+    return {
+        "stem_channels": model_cfg.stem_channels,
+        "stem_units": model_cfg.stem_units,
+        "widths": tuple(model_cfg.widths),
+        "modules": tuple(model_cfg.modules),
+        "blocks": model_cfg.blocks,
+    }
+
+
+def build_network(model_cfg) -> nn.Module:
+    """The heatmap network named by `model.arch`: images [B, 3, H, W] → list of logits [B, K, H/s, W/s], s in `net.strides`."""
+    k = model_cfg.num_keypoints
+    if model_cfg.arch == "hrnet":
+        return HRNet(k, **_hrnet_sizes(model_cfg))
+    if model_cfg.arch == "higherhrnet":
+        return HigherHRNet(k, model_cfg.deconv_channels, model_cfg.deconv_blocks, **_hrnet_sizes(model_cfg))
+    if model_cfg.arch == "hourglass":
+        return StackedHourglass(k, model_cfg.stacks, model_cfg.depth, model_cfg.channels)
+    raise ReprozooError(f"model.arch '{model_cfg.arch}': unknown (known: hrnet, higherhrnet, hourglass)")
+
+
+def output_weights(weights, n_outputs: int) -> list[float]:
+    """Loss weight of each network output: the configured list, or 1/n each when None (moai's default, which the reproducers ran)."""
+    if weights is None:
+        return [1.0 / n_outputs] * n_outputs
+    if len(weights) != n_outputs:
+        raise ReprozooError(f"heatmap.output_weights {list(weights)}: the network has {n_outputs} outputs")
+    return [float(w) for w in weights]
 
 
 class PoseModule(pl.LightningModule):
@@ -43,41 +67,62 @@ class PoseModule(pl.LightningModule):
         self.cfg = cfg
         self.geometry = geometry
         self.net = build_network(cfg.model)
-        self.stride = int(cfg.heatmap.stride)
+        self.strides: tuple[int, ...] = tuple(self.net.strides)
+        self.aggregation = str(cfg.model.aggregate)
+        if self.aggregation not in AGGREGATIONS:
+            raise ReprozooError(f"model.aggregate '{self.aggregation}': unknown (known: {', '.join(AGGREGATIONS)})")
+        self.temperature = float(cfg.heatmap.temperature)
+        self.weights = output_weights(cfg.heatmap.output_weights, len(self.strides))
         self._val: list[dict[str, torch.Tensor]] = []
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """images [B, 3, H, W] in [0, 1] → heatmap logits [B, K, H/stride, W/stride]."""
+    def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """images [B, 3, H, W] in [0, 1] → logits [B, K, H/s, W/s] for each output stride s in `self.strides`."""
         return self.net(images)
 
-    def heatmaps(self, images: torch.Tensor) -> torch.Tensor:
-        """Normalised heatmaps [B, K, h, w] (spatial softmax of the logits)."""
-        return spatial_softmax(self(images), self.cfg.heatmap.temperature)
+    def decode(self, logits: list[torch.Tensor]) -> tuple[torch.Tensor, int]:
+        """The outputs' aggregate: (normalised maps [B, K, h, w], their stride)."""
+        return aggregate(logits, self.strides, self.aggregation, self.temperature)
 
     def keypoints(self, images: torch.Tensor) -> torch.Tensor:
         """Predicted keypoints [B, K, 2] in image pixels."""
-        return centre_of_mass(self.heatmaps(images), self.stride)
+        return centre_of_mass(*self.decode(self(images)))
 
-    def _loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        maps = self.heatmaps(batch["image"])
-        h, w = maps.shape[-2:]
-        targets = gaussian_targets(batch["keypoints"], h, w, self.stride, self.cfg.heatmap.std_percent)
-        return heatmap_l1(maps, targets), maps
+    def heatmap_losses(self, logits: list[torch.Tensor], keypoints: torch.Tensor) -> list[torch.Tensor]:
+        """l_h of each output: L1 between its softmax heatmaps and Gaussian targets [B, K, h, w] at its own stride."""
+        losses = []
+        for x, stride in zip(logits, self.strides):
+            h, w = x.shape[-2:]
+            targets = gaussian_targets(keypoints, h, w, stride, self.cfg.heatmap.std_percent)
+            losses.append(heatmap_l1(spatial_softmax(x, self.temperature), targets))
+        return losses
+
+    def loss_terms(self, batch: dict[str, torch.Tensor], logits: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Named scalar terms; `loss` is the one optimised. `loss_h` = Σ_i w_i·l_h(output i), with `loss_h<i>` per output
+        when there are several (HigherHRNet: 0 = 1/4, 1 = 1/2; Hourglass: stack i)."""
+        per_output = self.heatmap_losses(logits, batch["keypoints"])
+        terms = {"loss_h": sum(w * loss for w, loss in zip(self.weights, per_output))}
+        if len(per_output) > 1:
+            terms.update({f"loss_h{i}": loss for i, loss in enumerate(per_output)})
+        terms["loss"] = terms["loss_h"]
+        return terms
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        loss, _ = self._loss(batch)
+        terms = self.loss_terms(batch, self(batch["image"]))
+        loss = terms["loss"]
         if not torch.isfinite(loss):
             raise TrainingDivergedError(
                 f"variant {self.cfg.variant.name}: loss is {loss.item()} at epoch {self.current_epoch}, step {self.global_step}"
             )
-        self.log("train/loss_h", loss, prog_bar=True, on_step=True, on_epoch=True)
+        for name, value in terms.items():
+            self.log(f"train/{name}", value, prog_bar=name == "loss", on_step=True, on_epoch=True)
         return loss
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        loss, maps = self._loss(batch)
-        self.log("val/loss_h", loss, on_epoch=True)
-        self._val.append({k: v.detach().cpu() for k, v in
-                          {"pred": centre_of_mass(maps, self.stride), "true": batch["keypoints"], "R": batch["R"], "t": batch["t"]}.items()})
+        logits = self(batch["image"])
+        for name, value in self.loss_terms(batch, logits).items():
+            self.log(f"val/{name}", value, on_epoch=True)
+        pred = centre_of_mass(*self.decode(logits))
+        self._val.append({k: v.detach().cpu() for k, v in {"pred": pred, "true": batch["keypoints"], "R": batch["R"], "t": batch["t"]}.items()})
 
     def on_validation_epoch_end(self) -> None:
         if not self._val:
