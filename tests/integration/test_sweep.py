@@ -123,3 +123,35 @@ def test_two_workers_on_one_study_lose_nothing(root: Path) -> None:
     client = MlflowClient(f"sqlite:///{root / 'mlruns' / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("pose").experiment_id], filter_string="tags.`optuna.study` = 'two-workers'")
     assert len([r for r in runs if "optuna.trial" in r.data.tags]) == len(states)  # one MLflow child run per trial, none lost
+
+
+def test_study_is_readable_by_the_optuna_cli_and_dashboard(root: Path) -> None:
+    import json
+    import socket
+
+    import requests
+
+    sweep("pose/hrnet-lh", "toydrone-tello", space="smoke", trials=1, study_name="readable", overrides=FAST, root=root)
+    url = f"sqlite:///{root / 'mlruns' / 'optuna.db'}"
+    bin_dir = Path(sys.executable).parent
+    listed = subprocess.run([bin_dir / "optuna", "trials", "--storage", url, "--study-name", "readable", "-f", "json"], capture_output=True, text=True, check=True)
+    trials = json.loads(listed.stdout)
+    assert len(trials) == 1 and "optim.lr" in trials[0]["params"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    dashboard = subprocess.Popen([bin_dir / "optuna-dashboard", url, "--host", "127.0.0.1", "--port", str(port)],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                studies = requests.get(f"http://127.0.0.1:{port}/api/studies", timeout=5).json()["study_summaries"]
+                break
+            except (requests.RequestException, ValueError):
+                assert time.monotonic() < deadline, "optuna-dashboard did not answer within 60 s"
+                time.sleep(0.5)
+        assert "readable" in {s["study_name"] for s in studies}
+    finally:
+        os.killpg(dashboard.pid, signal.SIGTERM)
+        dashboard.wait(timeout=30)
