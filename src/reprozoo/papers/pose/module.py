@@ -3,12 +3,18 @@
 The network (`model.arch`: hrnet, higherhrnet, hourglass) returns a list of logit maps, one per output, with their
 strides in `net.strides`. Training sums the heatmap loss l_h of every output with weights (`heatmap.output_weights`:
 HigherHRNet's 1/4 and 1/2 maps, each hourglass stack); inference aggregates the outputs into one map per keypoint
-(`model.aggregate`, see `heatmaps.aggregate`) and decodes it by centre of mass. Variant `*-lh` trains with l_h only;
-validation decodes keypoints and solves PnP so that the pose metrics of the report are followed during training.
+(`model.aggregate`, see `heatmaps.aggregate`) and decodes it by centre of mass. Variant `*-lh` trains with l_h only.
+The BPnP variants (spec §3) put the differentiable PnP layer (`geometry.pnp`, `pnp.method`) after the decoded keypoints x:
+`l_m = l_h + β·l_proj` and `l_p = w_reg·l_reg + w_proj·l_proj`, with l_proj = MSE(π(z|ŷ,K), x*) and
+l_reg = MSE(π(z|ŷ,K), x) over the samples whose PnP converged. β is raw (`loss.beta`) or the scale-free ratio
+ρ (`loss.rho`): β = ρ·E[l_h]/E[l_proj] measured over the phase's first `loss.rho_batches` batches, then frozen.
+Validation decodes keypoints and solves PnP so that the pose metrics of the report are followed during training.
 Batches are those of `datamodule.PoseDataModule`.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
@@ -16,6 +22,7 @@ from torch import nn
 
 from reprozoo.errors import ReprozooError
 from reprozoo.geometry import pose_metrics
+from reprozoo.geometry.pnp import project, solve_pnp
 from reprozoo.papers.pose.datamodule import Geometry
 from reprozoo.papers.pose.heatmaps import AGGREGATIONS, aggregate, centre_of_mass, gaussian_targets, heatmap_l1, spatial_softmax
 from reprozoo.papers.pose.higherhrnet import HigherHRNet
@@ -73,6 +80,10 @@ class PoseModule(pl.LightningModule):
             raise ReprozooError(f"model.aggregate '{self.aggregation}': unknown (known: {', '.join(AGGREGATIONS)})")
         self.temperature = float(cfg.heatmap.temperature)
         self.weights = output_weights(cfg.heatmap.output_weights, len(self.strides))
+        self.loss_kind = str(cfg.variant.loss)
+        if self.loss_kind not in ("lh", "lm", "lp"):
+            raise ReprozooError(f"variant.loss '{self.loss_kind}': unknown (known: lh, lm, lp)")
+        self._rho_sums = [0.0, 0.0, 0]  # Σ l_h, Σ l_proj, batches: calibration of β from ρ
         self._val: list[dict[str, torch.Tensor]] = []
 
     def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
@@ -103,8 +114,46 @@ class PoseModule(pl.LightningModule):
         terms = {"loss_h": sum(w * loss for w, loss in zip(self.weights, per_output))}
         if len(per_output) > 1:
             terms.update({f"loss_h{i}": loss for i, loss in enumerate(per_output)})
-        terms["loss"] = terms["loss_h"]
+        if self.loss_kind == "lh":
+            terms["loss"] = terms["loss_h"]
+            return terms
+        terms.update(self.pnp_terms(centre_of_mass(*self.decode(logits)), batch["keypoints"]))
+        if self.loss_kind == "lm":
+            terms["beta"] = torch.as_tensor(self.beta(terms["loss_h"], terms["loss_proj"]), dtype=terms["loss_h"].dtype)
+            terms["loss"] = terms["loss_h"] + terms["beta"] * terms["loss_proj"]
+        else:
+            terms["loss"] = self.cfg.loss.w_reg * terms["loss_reg"] + self.cfg.loss.w_proj * terms["loss_proj"]
         return terms
+
+    def pnp_terms(self, pred: torch.Tensor, true: torch.Tensor) -> dict[str, torch.Tensor]:
+        """l_proj, l_reg (MSE in pixels² over converged samples) and the PnP failure rate of a batch.
+
+        Args:
+            pred: [B, K, 2] decoded keypoints (differentiable).
+            true: [B, K, 2] ground-truth keypoints.
+        """
+        kps3d = self.geometry.keypoints3d.to(pred.device)
+        K = self.geometry.K.to(pred.device)
+        result = solve_pnp(pred, kps3d, K, method=str(self.cfg.pnp.method), max_iter=int(self.cfg.pnp.max_iter))
+        ok = result.converged
+        reprojected = project(result.pose, kps3d.to(result.pose.dtype), K.to(result.pose.dtype)).to(pred.dtype)
+        if ok.any():
+            loss_proj = ((reprojected[ok] - true[ok]) ** 2).mean()
+            loss_reg = ((reprojected[ok] - pred[ok]) ** 2).mean()
+        else:  # nothing to learn from this batch's geometry: zero, but still connected to the graph
+            loss_proj = loss_reg = (pred * 0.0).sum()
+        return {"loss_proj": loss_proj, "loss_reg": loss_reg, "pnp_failure_rate": 1.0 - ok.double().mean()}
+
+    def beta(self, loss_h: torch.Tensor, loss_proj: torch.Tensor) -> float:
+        """β of l_m: `loss.beta`, or from `loss.rho` as ρ·E[l_h]/E[l_proj] over the first `loss.rho_batches` training batches."""
+        if self.cfg.loss.rho is None:
+            return float(self.cfg.loss.beta)
+        sums = self._rho_sums
+        if self.training and sums[2] < int(self.cfg.loss.rho_batches):
+            sums[0] += float(loss_h.detach())
+            sums[1] += float(loss_proj.detach())
+            sums[2] += 1
+        return float(self.cfg.loss.rho) * sums[0] / max(sums[1], 1e-12) if sums[2] else 0.0
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         terms = self.loss_terms(batch, self(batch["image"]))
@@ -131,6 +180,14 @@ class PoseModule(pl.LightningModule):
         self._val.clear()
         for name, value in validation_metrics(gathered, self.geometry).items():
             self.log(f"val/{name}", value, prog_bar=name in ("kpt_err_px", "add5"))
+
+    def on_fit_start(self) -> None:
+        """Fine-tuning variants start from the weights of the run named by `init_from` (same dataset and seed)."""
+        source = self.cfg.get("init_from")
+        if source:
+            if not Path(source).is_file():
+                raise ReprozooError(f"{source}: missing; variant {self.cfg.variant.name} fine-tunes it (train that variant first)")
+            self.load_state_dict(torch.load(source, map_location=self.device, weights_only=True))
 
     def configure_optimizers(self):
         o = self.cfg.optim
