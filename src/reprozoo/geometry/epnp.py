@@ -1,8 +1,8 @@
 """Closed-form PnP in torch: batched, differentiable EPnP (Lepetit, Moreno-Noguer & Fua, IJCV 2009)
 and a batched P3P start for 4-5 points (:func:`p3p`).
 
-The EPnP algorithm follows OpenCV's ``SOLVEPNP_EPNP`` step by step, so that on well-posed float64 inputs the
-poses agree with ``cv2.solvePnP(..., flags=cv2.SOLVEPNP_EPNP)`` to rounding:
+The EPnP algorithm follows OpenCV's ``SOLVEPNP_EPNP`` step by step, so that on well-posed float64
+inputs the poses agree with ``cv2.solvePnP(..., flags=cv2.SOLVEPNP_EPNP)`` to rounding:
 
 1. control points: the centroid of the model points plus their principal axes scaled by
    ``sqrt(eigenvalue / n)``. The axes' signs change the result under noise; they are reproduced by

@@ -1,0 +1,87 @@
+"""Pruned vs unpruned Optuna sweeps on the same budget and sampler seed: compute needed to get within 5 % of the best.
+
+Runs two studies of the same space (same TPE seed, same trials budget) on the smoke ToyDrone data, one with the
+space's pruner and one without, and reports for each: trial-epochs and wall time spent in total, and until the first
+trial within 5 % of the best objective value seen by either study. Prints a markdown table.
+
+    PYTHONPATH=src .venv/bin/python benchmarks/sweep.py --trials 12 --epochs 4 [--space lr] [--variant pose/hrnet-lh]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _project(base: Path) -> Path:
+    root = base / "project"
+    root.mkdir(parents=True)
+    shutil.copytree(REPO / "pipelines", root / "pipelines")
+    (root / "params.yaml").write_text("profile: smoke\n")
+    return root
+
+
+def _epochs_of(trial) -> int:
+    return len(trial.intermediate_values) or 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--space", default="lr")
+    parser.add_argument("--variant", default="pose/hrnet-lh")
+    parser.add_argument("--dataset", default="toydrone-tello")
+    args = parser.parse_args()
+
+    import optuna
+
+    from reprozoo.stages.fetch import fetch
+    from reprozoo.stages.preprocess import preprocess
+    from reprozoo.sweeps.runner import sweep
+    from reprozoo.sweeps.space import load_space
+
+    base = Path(tempfile.mkdtemp(prefix="sweep-bench-"))
+    root = _project(base)
+    fetch(args.dataset, root=root, progress=False)
+    preprocess(args.dataset, root=root)
+    overrides = [f"trainer.max_epochs={args.epochs}", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
+    space = load_space(root, args.space)
+    rows = {}
+    for label, prune in (("pruned", True), ("unpruned", False)):
+        started = time.perf_counter()
+        sweep(args.variant, args.dataset, space=args.space, trials=args.trials, study_name=label, prune=prune, overrides=overrides, root=root)
+        wall = time.perf_counter() - started
+        study = optuna.load_study(study_name=label, storage=f"sqlite:///{root / 'mlruns' / 'optuna.db'}")
+        trials = sorted(study.trials, key=lambda t: t.number)
+        rows[label] = (trials, wall)
+
+    values = [t.value for trials, _ in rows.values() for t in trials if t.value is not None]
+    best = min(values) if space.direction == "minimize" else max(values)
+    tolerance = 0.05 * abs(best)
+
+    def good(value: float | None) -> bool:
+        return value is not None and (value <= best + tolerance if space.direction == "minimize" else value >= best - tolerance)
+
+    print(f"| study | trials | trial-epochs | wall (s) | trial-epochs to within 5 % of best | wall to within 5 % (s) | best |")
+    print("|---|---|---|---|---|---|---|")
+    for label, (trials, wall) in rows.items():
+        epochs = [_epochs_of(t) for t in trials]
+        durations = [(t.datetime_complete - t.datetime_start).total_seconds() for t in trials if t.datetime_complete]
+        hit = next((i for i, t in enumerate(trials) if good(t.value)), None)
+        to_hit = (sum(epochs[: hit + 1]), sum(durations[: hit + 1])) if hit is not None else ("never", "never")
+        own = [t.value for t in trials if t.value is not None]
+        own_best = (min(own) if space.direction == "minimize" else max(own)) if own else float("nan")
+        pruned = sum(t.state.name == "PRUNED" for t in trials)
+        print(f"| {label} ({pruned} pruned) | {len(trials)} | {sum(epochs)} | {wall:.0f} | {to_hit[0]} | "
+              f"{to_hit[1] if isinstance(to_hit[1], str) else f'{to_hit[1]:.0f}'} | {own_best:.4g} |")
+    print(f"\nobjective {space.metric} ({space.direction}); best over both studies {best:.4g}; data in {base}")
+
+
+if __name__ == "__main__":
+    main()
