@@ -62,7 +62,7 @@ def _versions(work: Path, env: dict[str, str], name: str) -> dict:
         "import json, mlflow\n"
         "mlflow.set_tracking_uri('sqlite:///mlruns/mlflow.db')\n"
         "c = mlflow.MlflowClient()\n"
-        f"vs = c.search_model_versions(\"name = '{name}'\")\n"
+        f"vs = [c.get_model_version({name!r}, v.version) for v in c.search_model_versions(\"name = '{name}'\")]\n"  # search omits aliases
         "print(json.dumps({v.version: {'tags': v.tags, 'aliases': list(v.aliases), 'run_id': v.run_id} for v in vs}))\n"
     )
     return json.loads(_run([sys.executable, "-c", code], work, env).stdout.strip().splitlines()[-1])
