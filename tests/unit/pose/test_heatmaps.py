@@ -41,3 +41,22 @@ def test_spatial_softmax_and_l1() -> None:
     one_hot = torch.zeros(1, 1, 6, 8)
     one_hot[0, 0, 2, 5] = 1
     assert centre_of_mass(one_hot, stride=4).tolist() == [[[21.5, 9.5]]]
+
+
+def test_heatmap_loss_kinds() -> None:
+    import pytest
+
+    from reprozoo.papers.pose.heatmaps import heatmap_loss
+
+    target = gaussian_targets(torch.tensor([[[20.0, 14.0]]]), height=8, width=10, stride=4, std_percent=10.0)
+    exact = torch.log(target)  # logits whose softmax is the target
+    assert heatmap_loss(exact, target, "kl") < 1e-6
+    assert heatmap_loss(exact, target, "l1") < 1e-7 and heatmap_loss(exact, target, "mse") < 1e-12
+    flat = torch.zeros_like(target)
+    uniform = torch.full_like(target, 1 / 80)
+    assert torch.isclose(heatmap_loss(flat, target, "l1"), (uniform - target).abs().mean())
+    assert torch.isclose(heatmap_loss(flat, target, "mse"), ((uniform - target) ** 2).mean())
+    kl = (target * (torch.log(target) - torch.log(uniform))).sum()
+    assert torch.isclose(heatmap_loss(flat, target, "kl"), kl, rtol=1e-5)
+    with pytest.raises(ValueError, match="heatmap.loss 'ce'"):
+        heatmap_loss(flat, target, "ce")

@@ -90,6 +90,27 @@ def centre_of_mass(maps: torch.Tensor, stride: int) -> torch.Tensor:
     return torch.stack([u, v], dim=-1)
 
 
+def heatmap_loss(logits: torch.Tensor, target: torch.Tensor, kind: str, temperature: float = 1.0) -> torch.Tensor:
+    """The heatmap loss l_h between logits [B, K, h, w] and normalised targets [B, K, h, w] (spec §3: the report tried
+    KL and MSE and kept L1).
+
+    l1:  mean |softmax(logits) − H*| over B·K·h·w (the report's l_h).
+    mse: mean (softmax(logits) − H*)² over B·K·h·w.
+    kl:  mean over B·K of KL(H* ‖ softmax(logits)) (its gradient on the logits is softmax − H*: far stronger early).
+    """
+    if kind == "kl":
+        b, k, h, w = logits.shape
+        log_p = torch.log_softmax(logits.reshape(b, k, h * w) / temperature, dim=-1)
+        t = target.reshape(b, k, h * w)
+        return (t * (torch.log(t.clamp_min(1e-12)) - log_p)).sum(-1).mean()
+    pred = spatial_softmax(logits, temperature)
+    if kind == "mse":
+        return ((pred - target) ** 2).mean()
+    if kind == "l1":
+        return heatmap_l1(pred, target)
+    raise ValueError(f"heatmap.loss '{kind}': unknown (known: l1, mse, kl)")
+
+
 def heatmap_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """The report's l_h: mean |H − H*| over B·K·H·W (both maps normalised)."""
     return (pred - target).abs().mean()

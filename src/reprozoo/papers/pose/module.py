@@ -24,7 +24,7 @@ from reprozoo.errors import ReprozooError
 from reprozoo.geometry import pose_metrics
 from reprozoo.geometry.pnp import project, solve_pnp
 from reprozoo.papers.pose.datamodule import Geometry
-from reprozoo.papers.pose.heatmaps import AGGREGATIONS, aggregate, centre_of_mass, gaussian_targets, heatmap_l1, spatial_softmax
+from reprozoo.papers.pose.heatmaps import AGGREGATIONS, aggregate, centre_of_mass, gaussian_targets, heatmap_loss
 from reprozoo.papers.pose.higherhrnet import HigherHRNet
 from reprozoo.papers.pose.hourglass import StackedHourglass
 from reprozoo.papers.pose.hrnet import HRNet
@@ -79,6 +79,9 @@ class PoseModule(pl.LightningModule):
         if self.aggregation not in AGGREGATIONS:
             raise ReprozooError(f"model.aggregate '{self.aggregation}': unknown (known: {', '.join(AGGREGATIONS)})")
         self.temperature = float(cfg.heatmap.temperature)
+        self.heatmap_kind = str(cfg.heatmap.loss)
+        if self.heatmap_kind not in ("l1", "mse", "kl"):
+            raise ReprozooError(f"heatmap.loss '{self.heatmap_kind}': unknown (known: l1, mse, kl)")
         self.weights = output_weights(cfg.heatmap.output_weights, len(self.strides))
         self.loss_kind = str(cfg.variant.loss)
         if self.loss_kind not in ("lh", "lm", "lp"):
@@ -104,7 +107,7 @@ class PoseModule(pl.LightningModule):
         for x, stride in zip(logits, self.strides):
             h, w = x.shape[-2:]
             targets = gaussian_targets(keypoints, h, w, stride, self.cfg.heatmap.std_percent)
-            losses.append(heatmap_l1(spatial_softmax(x, self.temperature), targets))
+            losses.append(heatmap_loss(x, targets, self.heatmap_kind, self.temperature))
         return losses
 
     def loss_terms(self, batch: dict[str, torch.Tensor], logits: list[torch.Tensor]) -> dict[str, torch.Tensor]:
