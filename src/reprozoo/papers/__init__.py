@@ -10,7 +10,7 @@ import importlib
 from reprozoo.errors import ReprozooError
 from reprozoo.papers.base import Paper
 
-PAPER_IDS = ("pose",)
+PAPER_IDS = ("pose", "topogan")
 
 
 def get_paper(paper_id: str) -> Paper:
