@@ -8,7 +8,7 @@ Forward (``"bpnp"``, ``"bpnp-fast"``): a closed-form start (a scale-normalised D
 the triples of the first points for n = 4, 5, or the caller's ``init``), then batched
 Levenberg–Marquardt on the pixel reprojection error ``o(y) = Σ_i |x_i − π_i(y)|²`` with an analytic
 Jacobian, in float64. No per-sample Python loop. The solver is written once against a small array
-interface (:class:`_NumpyOps`, :class:`_TorchOps`) and runs in NumPy for CPU tensors (several times
+interface (:mod:`reprozoo.geometry.array_ops`) and runs in NumPy for CPU tensors (several times
 less per-call overhead than eager torch on these small arrays; finished samples leave the working set
 and the loop stops once all have converged) and in torch on other devices, where no data leaves the
 device: all ``max_iter`` iterations run with finished samples frozen, and the only host
@@ -42,14 +42,15 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
-from typing import Any, Literal, NamedTuple
+from typing import Literal, NamedTuple
 
 import numpy as np
 import torch
 
+from reprozoo.geometry.array_ops import Array, NumpyOps, Ops, TorchOps
 from reprozoo.geometry.camera import project_points
 from reprozoo.geometry.epnp import epnp, p3p
-from reprozoo.geometry.rotations import axis_angle_to_matrix, left_jacobian_inverse, matrix_to_axis_angle, skew
+from reprozoo.geometry.rotations import axis_angle_to_matrix, left_jacobian_inverse, matrix_to_axis_angle
 
 Method = Literal["bpnp", "bpnp-fast", "epnp"]
 _METHODS = ("bpnp", "bpnp-fast", "epnp")
@@ -63,11 +64,6 @@ _MIN_SCALED_EIGENVALUE = 1e-10  # smallest eigenvalue of the Jacobi-scaled JᵀJ
 _DET_BOUND = 2.5  # > (6/5)^5, bound on the product of five eigenvalues of a unit-diagonal 6x6 PSD matrix
 _PARALLEL_MIN_BATCH = 256  # CPU batches at least this large are split across torch.get_num_threads() threads
 _PLANAR_RATIO = 1e-4  # smallest / largest principal variance of the model below which it counts as planar
-_YZX, _ZXY = [1, 2, 0], [2, 0, 1]  # component permutations for the cross product
-# skew(v) = (v @ _SKEW_BASIS).reshape(3, 3)
-_SKEW_BASIS = np.array(
-    [[0, 0, 0, 0, 0, -1, 0, 1, 0], [0, 0, 1, 0, 0, 0, -1, 0, 0], [0, -1, 0, 1, 0, 0, 0, 0, 0]], dtype=np.float64
-)
 
 
 class PnPResult(NamedTuple):
@@ -185,135 +181,6 @@ def _batched64(x2d: torch.Tensor, x3d: torch.Tensor, K: torch.Tensor) -> tuple[t
     return x2d.double(), z.double(), k.double()
 
 
-# --------------------------------------------------------------------------------------------------
-# Array backends: the solver below only uses operators, methods common to np.ndarray and
-# torch.Tensor, ``ops.xp.<function>`` common to both modules, and these adapters.
-
-
-class _NumpyOps:
-    """NumPy backend (CPU). Linear algebra never raises: singular or non-finite systems give NaN."""
-
-    xp: Any = np
-
-    @staticmethod
-    def eye(m: int, like: np.ndarray) -> np.ndarray:
-        """Identity [m, m] with ``like``'s dtype."""
-        return np.eye(m, dtype=like.dtype)
-
-    @staticmethod
-    def empty(shape: tuple[int, ...], like: np.ndarray) -> np.ndarray:
-        """Uninitialised array of ``like``'s dtype."""
-        return np.empty(shape, dtype=like.dtype)
-
-    @staticmethod
-    def skew(v: np.ndarray) -> np.ndarray:
-        """Cross-product matrices [..., 3, 3] of v [..., 3] (one matrix product with a constant basis)."""
-        return (v @ _SKEW_BASIS).reshape(*v.shape[:-1], 3, 3)
-
-    @staticmethod
-    def cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Broadcasting cross product over the last axis (leaner than ``np.cross`` for small arrays)."""
-        return a[..., _YZX] * b[..., _ZXY] - a[..., _ZXY] * b[..., _YZX]
-
-    @staticmethod
-    def solve(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-        """Batched ``A⁻¹ B`` for A [..., m, m], B [..., m, k] with B.ndim == A.ndim; non-finite A give NaN."""
-        try:
-            return np.linalg.solve(A, B)
-        except np.linalg.LinAlgError:  # an exactly singular matrix somewhere in the batch
-            finite = np.isfinite(A).all((-2, -1))[..., None, None]
-            X = np.linalg.pinv(np.where(finite, A, np.eye(A.shape[-1]))) @ B
-            return np.where(finite, X, np.nan)
-
-    @staticmethod
-    def eigh(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Eigenvalues (ascending) and eigenvectors (columns) of symmetric A [..., m, m]; NaN if A is not finite."""
-        finite = np.isfinite(A).all((-2, -1))[..., None]
-        vals, vecs = np.linalg.eigh(np.where(finite[..., None], A, np.eye(A.shape[-1])))
-        return np.where(finite, vals, np.nan), np.where(finite[..., None], vecs, np.nan)
-
-    @staticmethod
-    def smallest_eigenvalue(A: np.ndarray, needed: np.ndarray) -> np.ndarray:
-        """Smallest eigenvalue of symmetric A [B, m, m] where ``needed`` [B] (only those are computed)."""
-        out = np.full(A.shape[0], np.inf)
-        subset = A[needed]
-        finite = np.isfinite(subset).all((-2, -1))
-        vals = np.linalg.eigvalsh(np.where(finite[:, None, None], subset, np.eye(A.shape[-1])))[:, 0]
-        out[needed] = np.where(finite, vals, np.nan)
-        return out
-
-    @staticmethod
-    def det(A: np.ndarray) -> np.ndarray:
-        """Determinants of A [..., m, m]."""
-        return np.linalg.det(A)
-
-
-class _TorchOps:
-    """torch backend (any device). Same contract as :class:`_NumpyOps`, without host synchronisation."""
-
-    xp: Any = torch
-
-    @staticmethod
-    def eye(m: int, like: torch.Tensor) -> torch.Tensor:
-        """Identity [m, m] with ``like``'s dtype and device."""
-        return torch.eye(m, dtype=like.dtype, device=like.device)
-
-    @staticmethod
-    def empty(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
-        """Uninitialised tensor with ``like``'s dtype and device."""
-        return torch.empty(shape, dtype=like.dtype, device=like.device)
-
-    @staticmethod
-    def skew(v: torch.Tensor) -> torch.Tensor:
-        """Cross-product matrices [..., 3, 3] of v [..., 3] (built on the device, no host copy)."""
-        return skew(v)
-
-    @staticmethod
-    def cross(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """Broadcasting cross product over the last dimension."""
-        return torch.linalg.cross(a, b)
-
-    @staticmethod
-    def solve(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
-        """Batched ``A⁻¹ B`` for A [..., m, m], B [..., m, k] with B.ndim == A.ndim (LU; no error if singular)."""
-        return torch.linalg.solve_ex(A, B)[0]
-
-    @staticmethod
-    def eigh(A: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Eigenvalues (ascending) and eigenvectors (columns) of symmetric A [..., m, m]; NaN if A is not finite."""
-        finite = A.isfinite().all(-1).all(-1)[..., None]
-        eye = torch.eye(A.shape[-1], dtype=A.dtype, device=A.device)
-        vals, vecs = torch.linalg.eigh(torch.where(finite[..., None], A, eye))
-        return torch.where(finite, vals, torch.nan), torch.where(finite[..., None], vecs, torch.nan)
-
-    @staticmethod
-    def smallest_eigenvalue(A: torch.Tensor, needed: torch.Tensor) -> torch.Tensor:
-        """Smallest eigenvalue of symmetric positive semi-definite A [B, m, m] where ``needed`` [B].
-
-        Four steps of inverse iteration on a Cholesky factor, for all samples: unlike
-        ``torch.linalg.eigvalsh`` this never synchronises with the host. It can only over-estimate,
-        and is tight when the eigenvalue is small next to the others (the case that matters here);
-        a failed factorisation (singular or indefinite A) counts as 0.
-        """
-        chol, info = torch.linalg.cholesky_ex(A)
-        vec = torch.full_like(A[..., :1], A.shape[-1] ** -0.5)
-        for _ in range(4):
-            vec = torch.cholesky_solve(vec, chol)
-            vec = vec / vec.norm(dim=(-2, -1), keepdim=True)
-        estimate = 1 / torch.cholesky_solve(vec, chol).norm(dim=(-2, -1))
-        estimate = torch.where((info == 0) & estimate.isfinite(), estimate, 0.0)
-        return torch.where(needed, estimate, torch.inf)
-
-    @staticmethod
-    def det(A: torch.Tensor) -> torch.Tensor:
-        """Determinants of A [..., m, m]."""
-        return torch.linalg.det(A)
-
-
-_Ops = type[_NumpyOps] | type[_TorchOps]
-Array = Any  # np.ndarray or torch.Tensor, per backend
-
-
 def _use_numpy(device: torch.device) -> bool:
     """Whether the solver and the backward run in NumPy (CPU tensors) rather than torch."""
     return device.type == "cpu"
@@ -349,7 +216,7 @@ def _dpi_dp(q: Array, pix: Array, K: Array) -> Array:
     return (K[:, None, :2, :] - pix[..., :, None] * K[:, None, 2:, :]) / q[..., 2:, None]
 
 
-def _pose_jacobian(ops: _Ops, w: Array, dpi_dp: Array, residual: Array | None = None) -> Array:
+def _pose_jacobian(ops: Ops, w: Array, dpi_dp: Array, residual: Array | None = None) -> Array:
     """∂π/∂ξ for the chart ``P = exp(δ) w + t + τ``: rows ``[w × b, b]`` with b a row of ∂π/∂P.
 
     Args:
@@ -371,7 +238,7 @@ def _pose_jacobian(ops: _Ops, w: Array, dpi_dp: Array, residual: Array | None = 
     return J.reshape(B, 2 * n, -1)
 
 
-def _retract(ops: _Ops, delta: Array, R: Array) -> Array:
+def _retract(ops: Ops, delta: Array, R: Array) -> Array:
     """``cayley(δ) R`` with ``cayley(δ) = (I − [δ/2]×)⁻¹(I + [δ/2]×)``: δ [B, 3], R [B, 3, 3] → [B, 3, 3].
 
     The Cayley map agrees with exp(δ) to second order and keeps R exactly orthonormal.
@@ -382,7 +249,7 @@ def _retract(ops: _Ops, delta: Array, R: Array) -> Array:
     return R + scale[:, None, None] * (hR + h @ hR)
 
 
-def _regularised(ops: _Ops, A: Array, ridge: float) -> Array:
+def _regularised(ops: Ops, A: Array, ridge: float) -> Array:
     """``A + ridge · mean(diag A) · I`` for A [..., m, m]."""
     m = A.shape[-1]
     mean_diag = ops.xp.diagonal(A, 0, -2, -1).sum(-1) / m
@@ -405,7 +272,7 @@ def _orthonormal_pair(a: Array, b: Array) -> tuple[Array, Array]:
     return (s + d) / 2**0.5, (s - d) / 2**0.5
 
 
-def _finite_pose(ops: _Ops, pose: Array) -> Array:
+def _finite_pose(ops: Ops, pose: Array) -> Array:
     """Replace non-finite rows of pose [B, 6] by ``r = 0, t = (0, 0, 1)``."""
     xp = ops.xp
     fallback = xp.concatenate((xp.zeros_like(pose[:, :5]), xp.ones_like(pose[:, 5:])), -1)
@@ -416,7 +283,7 @@ def _finite_pose(ops: _Ops, pose: Array) -> Array:
 # Forward: closed-form start and Levenberg–Marquardt (backend-generic, no autograd)
 
 
-def _dlt_init(ops: _Ops, x: Array, z: Array, K: Array) -> tuple[Array, Array]:
+def _dlt_init(ops: Ops, x: Array, z: Array, K: Array) -> tuple[Array, Array]:
     """Closed-form start for n >= 6: linear DLT with the model centroid's depth fixed to 1.
 
     In the model's principal frame X' (centred), solve ``u = (p1·X' + q1) / (p3·X' + 1)`` (and v) for
@@ -486,7 +353,7 @@ class _Solution(NamedTuple):
 
 
 def _levenberg_marquardt(
-    ops: _Ops, x: Array, z: Array, K: Array, R: Array, t: Array, max_iter: int, tol: float, compact: bool
+    ops: Ops, x: Array, z: Array, K: Array, R: Array, t: Array, max_iter: int, tol: float, compact: bool
 ) -> _Solution:
     """Batched LM on ``Σ |x − π(R, t)|²`` with steps ``R ← cayley(δ) R, t ← t + τ``.
 
@@ -555,7 +422,7 @@ def _levenberg_marquardt(
     return final
 
 
-def _well_conditioned(ops: _Ops, hessian: Array) -> Array:
+def _well_conditioned(ops: Ops, hessian: Array) -> Array:
     """[B] True where the Jacobi-scaled JᵀJ [B, 6, 6] has its smallest eigenvalue >= 1e-10.
 
     The scaled matrix has unit diagonal, so the product of its other five eigenvalues is at most
@@ -569,7 +436,7 @@ def _well_conditioned(ops: _Ops, hessian: Array) -> Array:
     return settled | (ops.smallest_eigenvalue(scaled, ~settled) >= _MIN_SCALED_EIGENVALUE)
 
 
-def _assess(ops: _Ops, x: Array, z: Array, R: Array, t: Array, residual: Array, max_residual: float | None) -> Array:
+def _assess(ops: Ops, x: Array, z: Array, R: Array, t: Array, residual: Array, max_residual: float | None) -> Array:
     """[B] validity: finite inputs, pose and residual; every depth > 0 and t_z > 0; residual within bound."""
     xp = ops.xp
     depth = (z @ R.swapaxes(-1, -2))[..., 2] + t[:, 2:]
@@ -633,7 +500,7 @@ def _solve_chunk(
     """:func:`_solve_iterative` on one batch, in the calling thread (same arguments and returns)."""
     n = x.shape[1]
     on_cpu = _use_numpy(x.device)
-    ops: _Ops = _NumpyOps if on_cpu else _TorchOps
+    ops: Ops = NumpyOps if on_cpu else TorchOps
     to_array = (lambda v: v.detach().numpy()) if on_cpu else (lambda v: v.detach())
     xa, za, Ka = to_array(x), to_array(z), to_array(K)
     with np.errstate(all="ignore"):  # non-finite samples are flagged below, not reported
@@ -662,7 +529,7 @@ def _solve_chunk(
 
 
 def _implicit_vjp(
-    ops: _Ops,
+    ops: Ops,
     x: Array,
     z: Array,
     K: Array,
@@ -779,7 +646,7 @@ class _BPnPFunction(torch.autograd.Function):
         x2d, x3d, K, pose, R, converged = ctx.saved_tensors
         need_x, need_z, need_K = ctx.needs_input_grad[:3]
         on_cpu = _use_numpy(x2d.device)
-        ops: _Ops = _NumpyOps if on_cpu else _TorchOps
+        ops: Ops = NumpyOps if on_cpu else TorchOps
         x, z, k, R, pose, g = (
             v.detach().numpy() if on_cpu else v for v in (*_batched64(x2d, x3d, K), R, pose, grad_pose.double())
         )
@@ -838,18 +705,18 @@ def _solve_epnp(
     R, t = epnp(x, z, k)
     for _ in range(refine):
         w, q, pix = _camera_points(z, k, R, t)
-        J = _pose_jacobian(_TorchOps, w, _dpi_dp(q, pix, k))
+        J = _pose_jacobian(TorchOps, w, _dpi_dp(q, pix, k))
         step = torch.linalg.solve_ex(J.mT @ J, J.mT @ (x - pix).reshape(B, 2 * n, 1))[0][..., 0]
-        R, t = _retract(_TorchOps, step[:, :3], R), t + step[:, 3:]
+        R, t = _retract(TorchOps, step[:, :3], R), t + step[:, 3:]
     with torch.no_grad():
         w, q, pix = _camera_points(z, k, R, t)
-        J = _pose_jacobian(_TorchOps, w, _dpi_dp(q, pix, k))
+        J = _pose_jacobian(TorchOps, w, _dpi_dp(q, pix, k))
         residual = ((pix - x) ** 2).sum((-2, -1)).div(n).sqrt()
         residual = torch.where(residual.isfinite(), residual, torch.inf)
         finite_J = J.isfinite().all((-2, -1))
         hessian = torch.where(finite_J[:, None, None], J.mT @ J, torch.eye(6, dtype=J.dtype, device=J.device))
-        well = _well_conditioned(_TorchOps, hessian) & finite_J
-        converged = usable & well & _assess(_TorchOps, x, z, R, t, residual, max_residual)
+        well = _well_conditioned(TorchOps, hessian) & finite_J
+        converged = usable & well & _assess(TorchOps, x, z, R, t, residual, max_residual)
     pose = torch.cat((matrix_to_axis_angle(R), t), -1)
-    pose = _finite_pose(_TorchOps, torch.where(converged[:, None], pose, pose.detach()))
+    pose = _finite_pose(TorchOps, torch.where(converged[:, None], pose, pose.detach()))
     return PnPResult(pose.to(dtype), converged, residual.to(dtype))
