@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_mlflow_env():
+    """`mlflow.set_tracking_uri` exports MLFLOW_TRACKING_URI; restore it after each test so that no test (or the
+    subprocesses it starts) inherits another test's store."""
+    saved = {name: os.environ.get(name) for name in MLFLOW_ENV}
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 def make_project(path: Path, profile: str = "smoke") -> Path:

@@ -22,6 +22,7 @@ def _free_port() -> int:
 def test_ui_serves_mlflow_on_loopback(project: Path) -> None:
     port = _free_port()
     env = {**os.environ, "REPROZOO_ROOT": str(project), "MLFLOW_DISABLE_TELEMETRY": "true"}
+    env.pop("MLFLOW_TRACKING_URI", None)  # the embedded store of the project, not a server named by the environment
     server = subprocess.Popen([sys.executable, "-m", "reprozoo.cli", "ui", "--port", str(port)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:

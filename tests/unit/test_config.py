@@ -11,7 +11,7 @@ from reprozoo.errors import ReprozooError
 from tests.conftest import make_project
 
 
-@pytest.mark.parametrize(("profile", "size", "train"), [("smoke", (128, 96), 128), ("default", (160, 120), 4000), ("full", (320, 240), 40000)])
+@pytest.mark.parametrize(("profile", "size", "train"), [("smoke", (128, 96), 128), ("default", (160, 120), 2000), ("full", (320, 240), 40000)])
 def test_profiles_shape_the_run(project: Path, profile: str, size: tuple[int, int], train: int) -> None:
     cfg = compose(target="pose/hrnet-lh", dataset="toydrone-tello", profile=profile, root=project)
     assert (cfg.image.width, cfg.image.height) == size

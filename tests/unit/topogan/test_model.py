@@ -93,7 +93,7 @@ def test_training_evaluation_and_export_run_end_to_end(processed: Path) -> None:
 
     result = paper.evaluate(cfg, module, datamodule)
     assert {"betti_score", "betti_error", "mmd", "mmd_code", "fid_proxy"} <= set(result.metrics)
-    assert 0 <= result.metrics["betti_score"] <= 2 and np.isfinite(result.metrics["fid_proxy"])
+    assert 0 <= result.metrics["betti_score"] <= 2 + 1e-9 and np.isfinite(result.metrics["fid_proxy"])  # χ² of histograms ≤ 2, up to rounding
     assert result.sample_ids[:2] == ["z00000", "z00001"] and len(result.sample_ids) == 24
     assert all(len(values) == 24 for values in result.per_sample.values())
     assert set(result.figures) == {"samples.png", "persistence_diagrams.png", "betti_histograms.png"}
