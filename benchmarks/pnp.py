@@ -9,7 +9,8 @@ Problems (drone-like): a shared model of n points in [-0.2, 0.2]³ m seen at 2-4
 camera with a 60° field of view (f = 277 px), keypoint noise σ = 1 px, float32 keypoints (the layer
 computes in float64).
 
-Usage: PYTHONPATH=src python benchmarks/pnp.py [--threads 2] [--repeats 15] [--batches 1 32 1024]
+Usage: PYTHONPATH=src python benchmarks/pnp.py [--threads 2] [--repeats 15] [--batches 1 32 1024] [--points 9 32]
+       [--methods bpnp bpnp-fast epnp]
 Prints the versions, thread counts, load average and a markdown table: median and minimum wall time
 of the timed runs (after one warm-up run), and the median per pose.
 """
@@ -65,7 +66,7 @@ def opencv_loop(x2d: np.ndarray, x3d: np.ndarray, K: np.ndarray) -> None:
         cv2.solvePnP(x3d, pts, K, None, flags=cv2.SOLVEPNP_ITERATIVE)
 
 
-def run(batches: list[int], points: list[int], repeats: int) -> list[dict[str, object]]:
+def run(batches: list[int], points: list[int], repeats: int, methods: list[str]) -> list[dict[str, object]]:
     """Time every configuration; one row per (device, B, n, method)."""
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     rows = []
@@ -78,7 +79,7 @@ def run(batches: list[int], points: list[int], repeats: int) -> list[dict[str, o
                 x2d_np, x3d_np, K_np = x2d.double().numpy(), x3d.numpy(), K.numpy()
                 cv_time = timings(lambda: opencv_loop(x2d_np, x3d_np, K_np), reps, lambda: None)
                 x2d_d, x3d_d, K_d = x2d.to(device), x3d.to(device), K.to(device)
-                for method in METHODS:
+                for method in methods:
                     result = solve_pnp(x2d_d, x3d_d, K_d, method=method)
                     forward = timings(lambda: solve_pnp(x2d_d, x3d_d, K_d, method=method), reps, sync)
                     leaf = x2d_d.clone().requires_grad_()
@@ -116,6 +117,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15, help="timed runs per cell (a third of it for B >= 1024)")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 32, 1024])
     parser.add_argument("--points", type=int, nargs="+", default=[9, 32])
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
@@ -125,7 +127,7 @@ def main() -> None:
         f"CUDA: {torch.cuda.is_available()}"
     )
     before = os.getloadavg()[0]
-    rows = run(args.batches, args.points, args.repeats)
+    rows = run(args.batches, args.points, args.repeats, args.methods)
     print(f"load average (1 min) before / after: {before:.2f} / {os.getloadavg()[0]:.2f}")
     print(markdown(rows))
 

@@ -8,6 +8,8 @@ import pytest
 import torch
 
 from reprozoo.geometry.epnp import opencv_sym_eig3
+from reprozoo.geometry.array_ops import NumpyOps, TorchOps
+from reprozoo.geometry.pnp_model import solve, transform
 from reprozoo.geometry import pnp as pnp_module
 from reprozoo.geometry.pnp import PnPResult, project, solve_pnp
 
@@ -192,6 +194,47 @@ def test_init_is_used_and_converges_to_the_same_minimum() -> None:
     assert not capped.converged.all()  # one LM step from 0.2 rad away cannot reach 1e-10
 
 
+@pytest.mark.parametrize("noise", [1.0, 3.0])
+def test_exact_hessian_steps_converge_in_few_iterations(noise: float) -> None:
+    # Gauss–Newton converges only linearly on noisy data (5–7 iterations on this batch); with exact-Hessian steps
+    # near the optimum every sample reaches tol within 4.
+    x2d, x3d, K, _ = make_problem(64, 9, noise=noise, seed=2)
+    assert solve_pnp(x2d, x3d, K, max_iter=4).converged.all()
+
+
+def test_iteration_cap_keeps_finished_samples() -> None:
+    # A converged sample is frozen: any cap at or after its last iteration returns the same pose and residual
+    # (including caps that end the loop right after finished samples left the working set).
+    x2d, x3d, K, _ = make_problem(128, 9, noise=1.0, seed=24)
+    full = solve_pnp(x2d, x3d, K)
+    assert full.converged.all()
+    for max_iter in range(1, 6):
+        capped = solve_pnp(x2d, x3d, K, max_iter=max_iter)
+        assert capped.pose.isfinite().all() and not capped.residual.isnan().any()
+        done = capped.converged
+        assert torch.equal(capped.pose[done], full.pose[done])
+        assert torch.equal(capped.residual[done], full.residual[done])
+
+
+def test_shared_and_per_sample_inputs_agree() -> None:
+    # A shared model and intrinsics take the memoised, single-product paths; per-sample copies the batched ones.
+    x2d, x3d, K, _ = make_problem(24, 9, seed=25)
+    B = x2d.shape[0]
+    results, grads = [], []
+    for model, intrinsics in ((x3d, K), (x3d.expand(B, 9, 3), K.expand(B, 3, 3))):
+        inputs = [v.clone().requires_grad_() for v in (x2d, model, intrinsics)]
+        result = solve_pnp(*inputs, tol=1e-12)
+        results.append(result)
+        grads.append(torch.autograd.grad(result.pose.square().sum(), inputs))
+    (shared, per_sample), (g_shared, g_per_sample) = results, grads
+    assert shared.converged.all() and torch.equal(shared.converged, per_sample.converged)
+    torch.testing.assert_close(per_sample.pose, shared.pose, atol=1e-10, rtol=0)
+    for got, want in zip((g_per_sample[0], g_per_sample[1].sum(0), g_per_sample[2].sum(0)), g_shared):
+        torch.testing.assert_close(got, want, atol=1e-8 * want.abs().max().item(), rtol=1e-6)
+    # The memoised model and intrinsics are unchanged by use.
+    assert torch.equal(solve_pnp(x2d, x3d, K, tol=1e-12).pose, shared.pose.detach())
+
+
 def test_float32_inputs() -> None:
     x2d, x3d, K, _ = make_problem(8, 9, seed=12)
     ref = solve_pnp(x2d, x3d, K)
@@ -359,3 +402,46 @@ def test_large_cpu_batches_split_across_threads_give_the_same_result() -> None:
     assert torch.equal(serial.converged, chunked.converged) and serial.converged.sum() == 299
     torch.testing.assert_close(chunked.pose, serial.pose, atol=1e-12, rtol=0)
     torch.testing.assert_close(chunked.residual, serial.residual, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize(("B", "n"), [(300, 9), (100, 32)])
+def test_chunked_batches_match_unchunked_sub_batches(B: int, n: int) -> None:
+    # Large CPU batches (B·n > 2304 keypoints) are solved and differentiated chunk by chunk; every sample must get
+    # what it gets in a small batch of its own.
+    x2d, x3d, K, _ = make_problem(B, n, seed=26, shared=False, per_sample_K=True)
+    g = torch.randn(B, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    results = []
+    for part in (slice(None), slice(B - 20, None)):
+        inputs = [v[part].clone().requires_grad_() for v in (x2d, x3d, K)]
+        result = solve_pnp(*inputs)
+        results.append((result, torch.autograd.grad(result.pose, inputs, g[part])))
+    (whole, whole_grads), (tail, tail_grads) = results
+    assert whole.converged.all() and tail.converged.all()
+    torch.testing.assert_close(whole.pose[B - 20 :], tail.pose, atol=1e-12, rtol=0)
+    for a, b in zip(whole_grads, tail_grads):
+        torch.testing.assert_close(a[B - 20 :], b, atol=1e-9 * b.abs().max().item(), rtol=1e-9)
+
+
+@pytest.mark.parametrize("size", [(9, 32), (40, 300)])
+def test_transform_paths_agree(size: tuple[int, int]) -> None:
+    # Shared matrices use one 2-D product for small inputs and per-point products for large ones.
+    n, B = size
+    rng = np.random.default_rng(27)
+    M, p, per_sample = rng.normal(size=(18, 3, 1)), rng.normal(size=(3, n, B)), rng.normal(size=(18, 3, B))
+    for lib in (np.asarray, torch.from_numpy):
+        got = transform(lib(M), lib(p))
+        np.testing.assert_allclose(np.asarray(got), np.einsum("mk,knb->mnb", M[:, :, 0], p), atol=1e-12)
+        got = transform(lib(per_sample), lib(p))
+        np.testing.assert_allclose(np.asarray(got), np.einsum("mkb,knb->mnb", per_sample, p), atol=1e-12)
+
+
+@pytest.mark.parametrize("B", [16, 256])
+def test_batched_solve_paths_agree(B: int) -> None:
+    # Small batches call LAPACK, large NumPy ones eliminate without pivoting (damped LM systems are near SPD).
+    rng = np.random.default_rng(28)
+    X = rng.normal(size=(B, 6, 18))
+    A = np.ascontiguousarray((X @ X.transpose(0, 2, 1) + 1e-3 * np.eye(6)).transpose(1, 2, 0))  # [6, 6, B]
+    b = rng.normal(size=(6, B))
+    expected = np.linalg.solve(A.transpose(2, 0, 1), b.T[..., None])[..., 0].T
+    np.testing.assert_allclose(solve(NumpyOps, A, b), expected, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(solve(TorchOps, torch.from_numpy(A), torch.from_numpy(b)).numpy(), expected, rtol=1e-9)

@@ -11,8 +11,11 @@ import torch
 
 from reprozoo.geometry.rotations import (
     axis_angle_to_matrix,
+    cross,
     left_jacobian_inverse,
+    left_jacobian_inverse_transpose_apply,
     matrix_to_axis_angle,
+    matrix_to_axis_angle_batch_last,
     skew,
 )
 
@@ -123,3 +126,20 @@ def test_numpy_arrays_give_the_same_results() -> None:
     np.testing.assert_allclose(matrix_to_axis_angle(R.numpy()), matrix_to_axis_angle(R).numpy(), atol=1e-15)
     np.testing.assert_allclose(left_jacobian_inverse(r.numpy()), left_jacobian_inverse(r).numpy(), atol=1e-15)
     np.testing.assert_allclose(skew(r.numpy()), skew(r).numpy(), atol=0)
+
+
+def test_batch_last_variants_match() -> None:
+    # The PnP solver keeps components first and the batch last; these helpers must agree with the batch-first API.
+    r = _directions(64, 14) * torch.linspace(0, math.pi, 64, dtype=torch.float64)[:, None]
+    g = torch.randn(64, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(15))
+    R = axis_angle_to_matrix(r)
+    for lib in (torch, np):
+        R_last = R.permute(1, 2, 0) if lib is torch else R.permute(1, 2, 0).numpy()
+        got = matrix_to_axis_angle_batch_last(R_last)
+        np.testing.assert_allclose(np.asarray(got).T, matrix_to_axis_angle(R).numpy(), atol=1e-15)
+        r_last, g_last = (r.T, g.T) if lib is torch else (r.T.numpy(), g.T.numpy())
+        expected = (left_jacobian_inverse(r).mT @ g[..., None])[..., 0]
+        got = left_jacobian_inverse_transpose_apply(r_last, g_last)
+        np.testing.assert_allclose(np.asarray(got).T, expected.numpy(), atol=1e-14)
+    a, b = _directions(10, 16), _directions(10, 17)
+    torch.testing.assert_close(cross(a.T, b.T).T, torch.linalg.cross(a, b), atol=1e-15, rtol=0)
