@@ -12,6 +12,10 @@ Two forms, selected by ``mode``:
     (same size), ``W1 = sum_k |sort(U)_k - sort(V)_k|``. Unmatched points go to the diagonal, so
     extra points cost; it is not normalised.
 
+The compared coordinate is the birth for loops (dim 1) and the death for components (dim 0): on the distance
+transform every structure component is born at 0, so dim-0 births carry nothing (:func:`dimension_projection`; the
+code's ``project_2_dim``).
+
 Both are the L1 distance between per-diagram step functions on the merged grid of values,
 ``W1(i, j) = sum_k w_k |g_i(v_k) - g_j(v_k)|`` with ``w_k = v_{k+1} - v_k``, where ``g`` is the
 normalised CDF (``uniform1d``) or ``#{proj <= v} - #{mid <= v}`` (``diag_slice``: the counting
@@ -34,6 +38,7 @@ __all__ = [
     "Projection",
     "W1Mode",
     "birth_w1",
+    "dimension_projection",
     "pairwise_birth_w1",
     "projected",
     "w1_gaussian_kernel",
@@ -43,6 +48,17 @@ W1Mode = Literal["uniform1d", "diag_slice"]
 Projection = Literal["birth", "death"]
 
 _AXIS: dict[str, int] = {"birth": 0, "death": 1}
+
+
+def dimension_projection(dim: int) -> Projection:
+    """The coordinate compared for homology dimension ``dim``: ``"birth"`` (1, loops) or ``"death"`` (0, components).
+
+    The released code ties ``project_2_dim`` to ``target_topo_dimension`` the same way (spec §3): the dim-0 points of
+    a distance-transform filtration are all born at 0 and differ only by when they merge.
+    """
+    if dim not in (0, 1):
+        raise ValueError(f"dim must be 0 or 1, got {dim}")
+    return "birth" if dim == 1 else "death"
 
 
 def projected(dgm: Diagram, project: Projection = "birth") -> np.ndarray:

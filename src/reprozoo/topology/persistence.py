@@ -10,6 +10,20 @@ Conventions used throughout :mod:`reprozoo.topology`:
 * the filtration is the Euclidean distance transform ``f(p) = min_{q structure} |p - q|``
   (structure pixels have ``f = 0``), and persistence is sublevel cubical persistence with pixels as
   top-dimensional cells, so structure is 8-connected and holes are 4-connected.
+
+Dimension 0 (structure components; the code's choice for Retina vessels) uses the *same* sublevel filtration of the
+same distance transform, not a superlevel one: ``{f <= t}`` is the structure grown by ``t``, so every component is
+born at 0 and dies when its growth touches another component's, at about half the gap between them (``ceil(w / 2)``
+for an axis-aligned gap of ``w`` pixels, as the dim-1 births). Hence:
+
+* births are all 0 and carry nothing; distances compare deaths (``distances.dimension_projection``);
+* the critical pixel is the *death* pixel, the background saddle where two components merge (a bridge painted
+  through it joins them); the birth pixel is a pixel of the component the elder rule retires, which among components
+  all born at 0 is gudhi's tie-break (it can be the frame) and is not used;
+* with the frame, every component touching the border is one with the frame (relative homology, as for dim 1), so
+  the finite points are the *islands*, the components that do not reach the border; the one surviving (essential)
+  class is excluded, so ``len(diagram) = beta_0 - 1`` with ``beta_0`` from :func:`betti_numbers` (which counts the
+  frame's component; without the frame, the mask's own components).
 """
 
 from __future__ import annotations
@@ -47,8 +61,10 @@ class Diagram:
         pairs: float64 ``[m, 2]``, one ``(birth, death)`` row per point, sorted by birth then death.
             Essential classes (infinite death) are excluded.
         birth_pixels: int64 ``[m, 2]``, ``(row, col)`` of the pixel whose filtration value is the
-            birth (the saddle / critical pixel ``s_x`` of an almost-hole).
-        death_pixels: int64 ``[m, 2]``, ``(row, col)`` of the pixel whose value is the death.
+            birth: for dim 1 the saddle / critical pixel ``s_x`` of an almost-hole; for dim 0 a pixel of the
+            retired component (an arbitrary one among ties, see the module docstring).
+        death_pixels: int64 ``[m, 2]``, ``(row, col)`` of the pixel whose value is the death: for dim 0 the
+            critical pixel, the background saddle where the component merges into another.
         dim: homology dimension (1 = loops/holes, 0 = components).
     """
 
@@ -167,7 +183,8 @@ def diagram(mask: np.ndarray, dim: int = 1, frame: bool = True) -> Diagram:
 
     Args:
         mask: bool ``[H, W]``, ``True`` = structure.
-        dim: 1 for loops (almost-holes have birth > 0, complete holes birth 0), 0 for components.
+        dim: 1 for loops (almost-holes have birth > 0, complete holes birth 0), 0 for components (all born at
+            0, dying at about half the gap to the nearest other component; islands only, with the frame).
         frame: pad a 1-pixel ring of structure first (spec §4.1 step 2).
 
     Returns:

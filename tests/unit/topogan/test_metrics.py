@@ -56,6 +56,35 @@ def test_nearest_real_finds_an_identical_diagram_at_distance_zero(diagram_sets) 
     assert [len(real[i]) for i in index] == [len(d) for d in real[:5]]
 
 
+def _vessels(n: int, seed: int, cuts: int = 0) -> list:
+    """dim-0 diagrams of 32 × 32 vessel trees, each with `cuts` 3 × 3 holes punched on vessel pixels (islands)."""
+    masks = []
+    for i in range(n):
+        rng = np.random.default_rng([seed, i])
+        mask = synthmembranes.vessel(rng, 32)
+        for row, col in np.argwhere(mask)[rng.choice(int(mask.sum()), size=cuts, replace=False)]:
+            mask[max(row - 1, 0) : row + 2, max(col - 1, 0) : col + 2] = False
+        masks.append(mask)
+    return diagrams(np.stack(masks), dim=0)
+
+
+def test_dim0_metrics_compare_deaths_and_see_islands() -> None:
+    real, same, cut = _vessels(30, 1), _vessels(30, 2), _vessels(30, 3, cuts=4)
+    assert sum(len(d) for d in real + same) == 0 and sum(len(d) > 0 for d in cut) >= 20  # trees touch the border
+    rng = lambda: np.random.default_rng(0)  # noqa: E731
+    kwargs = {"subset": 1.0, "min_persistence": 0.0, "mode": "diag_slice"}
+    clean, _ = unbiased_mmd2(same, real, rng=rng(), project="death", **kwargs)
+    islands, _ = unbiased_mmd2(cut, real, rng=rng(), project="death", **kwargs)
+    assert abs(clean) < 1e-9 and islands > 0.2
+    has_islands = np.array([len(d) > 0 for d in cut])
+    for mode in ("diag_slice", "uniform1d"):
+        distances, _ = nearest_real(cut, real, mode=mode, project="death")
+        assert (distances[has_islands] > 0).all() and (distances[~has_islands] == 0).all()
+    # every dim-0 point is born at 0: the code's births-only W1 cannot see the islands
+    blind, _ = nearest_real(cut, real, mode="uniform1d", project="birth")
+    np.testing.assert_allclose(blind, 0.0)
+
+
 def test_random_features_are_deterministic_and_fid_proxy_separates_distributions() -> None:
     images = torch.rand(8, 1, 32, 32)
     torch.testing.assert_close(RandomFeatures(32, seed=0)(images), RandomFeatures(32, seed=0)(images))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
@@ -55,3 +56,25 @@ def wall_with_gap(
     mask[:, column] = True
     mask[start : start + gap, column] = False
     return mask
+
+
+def bars(k: int, shape: tuple[int, int] = (48, 48), width: int = 2, spacing: int = 5) -> np.ndarray:
+    """``k`` disjoint horizontal bars of different lengths, none touching the border (``k`` islands)."""
+    mask = np.zeros(shape, dtype=bool)
+    for i in range(k):
+        top = 3 + spacing * i
+        mask[top : top + width, 3 : 3 + 8 + 3 * i] = True
+    return mask
+
+
+def random_segments(k: int, rng: np.random.Generator, size: int = 48, width: int = 2, margin: int = 0) -> np.ndarray:
+    """``k`` random straight vessel pieces of length 4-14 px with end points at least ``margin`` px inside the
+    image; they may cross each other, and reach the border when ``margin`` is small."""
+    canvas = np.zeros((size, size), dtype=np.uint8)
+    for _ in range(k):
+        start = rng.uniform(margin, size - 1 - margin, size=2)
+        angle = rng.uniform(0, 2 * np.pi)
+        end = start + rng.uniform(4, 14) * np.array([np.cos(angle), np.sin(angle)])
+        end = np.clip(end, margin, size - 1 - margin)
+        cv2.line(canvas, tuple(int(v) for v in np.round(start)), tuple(int(v) for v in np.round(end)), 255, width)
+    return canvas > 0

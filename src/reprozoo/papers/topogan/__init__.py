@@ -1,10 +1,11 @@
 """Paper `topogan` (seed 003, ECCV 2020): "TopoGAN: A Topology-Aware Generative Adversarial Network".
 
 WGAN-GP with DCGAN backbones generating binary structure masks, plus λ · a persistent-homology loss that closes
-almost-holes the real masks do not have; evaluated with the Betti score, the unbiased MMD of persistence diagrams
-and a proxy FID. Read in this order: data/patches.py (from real masks to patches), data/isbi.py and the other
-readers (on-disk formats), data/synthmembranes.py (generator, ISBI layout), data/manifest.py (preprocess, diagrams,
-validation suite), datamodule.py, networks.py, module.py (training), metrics.py + evaluate.py, export.py.
+almost-holes the real masks do not have (dim 1) or joins surplus fragments to their neighbours (dim 0, vessels);
+evaluated with the Betti score, the unbiased MMD of persistence diagrams and a proxy FID. Read in this order:
+data/patches.py (from real masks to patches), data/isbi.py and the other readers (on-disk formats),
+data/synthmembranes.py (generator, ISBI layout), data/manifest.py (preprocess, diagrams, validation suite),
+datamodule.py, networks.py, module.py (training), metrics.py + evaluate.py, export.py.
 The maths of persistence and of the loss live in `reprozoo.topology`.
 """
 

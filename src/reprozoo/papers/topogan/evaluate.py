@@ -1,7 +1,9 @@
 """Test-time evaluation of a TopoGAN run: fixed-latent samples vs the held-out real masks (see `metrics.py`).
 
 The same `evaluate.n_samples` latents (seed `evaluate.z_seed`) are used by every variant and seed, as the paper does
-for its figures, so per-sample values pair up across runs by latent index (`z00000`, ...).
+for its figures, so per-sample values pair up across runs by latent index (`z00000`, ...). The headline Betti score,
+Betti error, MMD and nearest-real W1 use the dataset's homology dimension (`dataset.json` `dim`: β1 and births for
+loops, β0 and deaths for vessel components); `betti_score_b0` / `betti_score_b1` report both dimensions.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from reprozoo.papers.base import Evaluation
 from reprozoo.papers.topogan import figures
 from reprozoo.papers.topogan.metrics import betti_histogram, betti_score, fid_proxy, nearest_real, unbiased_mmd2
 from reprozoo.papers.topogan.module import fixed_latents
-from reprozoo.topology import DiagramPool, betti_numbers, binarise, diagrams
+from reprozoo.topology import DiagramPool, betti_numbers, binarise, diagrams, dimension_projection
 
 
 @torch.no_grad()
@@ -36,6 +38,7 @@ def evaluate(cfg, module, datamodule) -> Evaluation:
     """Score `evaluate.n_samples` generated masks against the test split."""
     e = cfg.evaluate
     dim = int(datamodule.info["dim"])
+    project = dimension_projection(dim)
     images = sample(module, int(e.n_samples), int(e.z_seed))
     generated = binarise(images[:, 0].numpy(), float(cfg.topo.threshold))
     test = datamodule.split("test")
@@ -43,12 +46,12 @@ def evaluate(cfg, module, datamodule) -> Evaluation:
     gen_dgms = _generated_diagrams(generated, dim, int(cfg.topo.workers))
     gen_betti = {d: betti_numbers(generated, dim=d) for d in (0, 1)}
     real_betti = {d: test.table[f"betti{d}"].to_numpy() for d in (0, 1)}
-    w1, nearest = nearest_real(gen_dgms, real_dgms, mode=str(e.distance))
+    w1, nearest = nearest_real(gen_dgms, real_dgms, mode=str(e.distance), project=project)
     betti_error = np.abs(gen_betti[dim] - real_betti[dim][nearest])
     mmd = {
         mode: unbiased_mmd2(
             gen_dgms, real_dgms, rng=np.random.default_rng(int(e.mmd.seed)), subset=float(e.mmd.subset),
-            min_persistence=float(e.mmd.min_persistence), mode=mode,
+            min_persistence=float(e.mmd.min_persistence), mode=mode, project=project,
         )
         for mode in (str(e.distance), "uniform1d")
     }
@@ -79,7 +82,7 @@ def evaluate(cfg, module, datamodule) -> Evaluation:
     n_fig = min(int(e.n_figure_images), len(test), len(images))
     figs = {
         "samples.png": figures.sample_grid(real_images[:n_fig, 0].numpy(), (images[:n_fig, 0].numpy() + 1) / 2),
-        "persistence_diagrams.png": figures.persistence_diagrams(real_dgms, gen_dgms),
+        "persistence_diagrams.png": figures.persistence_diagrams(real_dgms, gen_dgms, project),
         "betti_histograms.png": figures.betti_histograms(real_betti[dim], gen_betti[dim], dim, score),
     }
     n_bins = int(max(gen_betti[dim].max(initial=0), real_betti[dim].max(initial=0))) + 1

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from reprozoo.topology import Diagram
+from reprozoo.topology import Diagram, Projection
 
 
 def _pyplot():
@@ -50,8 +50,16 @@ def _points(dgms: Sequence[Diagram]) -> np.ndarray:
     return np.concatenate([d.pairs for d in dgms]) if dgms else np.zeros((0, 2))
 
 
-def persistence_diagrams(real: Sequence[Diagram], generated: Sequence[Diagram]):
-    """All points of the real and generated diagrams (birth vs death), and the histograms of their births."""
+_COMPARED = {
+    "birth": (0, "birth (0 = complete hole, > 0 = almost-hole)"),
+    "death": (1, "death (≈ half the gap to the nearest other component)"),
+}
+
+
+def persistence_diagrams(real: Sequence[Diagram], generated: Sequence[Diagram], project: Projection = "birth"):
+    """All points of the real and generated diagrams (birth vs death), and the histograms of the compared coordinate
+    (`project`: births for loops, deaths for components)."""
+    axis, label = _COMPARED[project]
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.8))
     real_pts, gen_pts = _points(real), _points(generated)
@@ -63,11 +71,13 @@ def persistence_diagrams(real: Sequence[Diagram], generated: Sequence[Diagram]):
     axes[0].set_ylabel("death")
     axes[0].legend(fontsize=7, loc="lower right")
     bins = np.linspace(0.0, top, 30)
-    axes[1].hist(real_pts[:, 0], bins=bins, alpha=0.5, density=True, color="tab:blue", label="real")
-    axes[1].hist(gen_pts[:, 0], bins=bins, alpha=0.5, density=True, color="tab:red", label="generated")
-    axes[1].set_xlabel("birth (0 = complete hole, > 0 = almost-hole)")
+    for points, colour, name in ((real_pts, "tab:blue", "real"), (gen_pts, "tab:red", "generated")):
+        if len(points):  # a density of no point is undefined (vessel trees: no real island)
+            axes[1].hist(points[:, axis], bins=bins, alpha=0.5, density=True, color=colour, label=name)
+    axes[1].set_xlabel(label)
     axes[1].set_ylabel("density")
-    axes[1].legend(fontsize=7)
+    if axes[1].get_legend_handles_labels()[0]:
+        axes[1].legend(fontsize=7)
     fig.tight_layout()
     return fig
 

@@ -1,12 +1,15 @@
 """TopoGAN's evaluation metrics (spec §6; paper Sec. 3.4): Betti score, Betti error, unbiased MMD², proxy FID.
 
+The dimension is the dataset's (`topology.dim`): β1 and births for loops, β0 and deaths for components (vessels; every
+dim-0 point of the distance-transform filtration is born at 0, see `reprozoo.topology.dimension_projection`).
+
 - Betti score: χ² distance Σ_k (p_k − q_k)² / (p_k + q_k) over the integer bins with p_k + q_k > 0 between the
   normalised histograms of β (framed masks) of generated (p) and real (q) masks; range [0, 2] ([inf] the variant
   consistent with the paper's 1.775).
 - Betti error: per generated mask, |β(g) − β(r)| where r is the real mask whose diagram is nearest to g's in
-  birth-only W1; its mean is the aggregate.
-- Unbiased MMD² (Gretton 2012) between diagram sets with k(D, D') = exp(−W1(D, D') / σ²), W1 the birth-only
-  distance, σ the median of all off-diagonal pairwise W1 over AA, BB and AB, after keeping points of persistence
+  the projected W1; its mean is the aggregate.
+- Unbiased MMD² (Gretton 2012) between diagram sets with k(D, D') = exp(−W1(D, D') / σ²), W1 the birth-only (dim 1)
+  or death-only (dim 0) distance, σ the median of all off-diagonal pairwise W1 over AA, BB and AB, after keeping points of persistence
   > `min_persistence` and a random `subset` of each set (the code: 1.0 and 50 %). It can be slightly negative.
   With the code's `uniform1d` W1 (counts normalised) two diagrams whose points are all born at 0 are at distance 0
   whatever their numbers of holes, so on clean masks that MMD cannot see a wrong hole count; the paper's
@@ -23,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from reprozoo.topology import Diagram, W1Mode, pairwise_birth_w1, w1_gaussian_kernel
+from reprozoo.topology import Diagram, Projection, W1Mode, pairwise_birth_w1, w1_gaussian_kernel
 
 
 def betti_histogram(betti: np.ndarray, n_bins: int) -> np.ndarray:
@@ -40,9 +43,11 @@ def betti_score(generated: np.ndarray, real: np.ndarray) -> float:
     return float((((p - q) ** 2)[both] / (p + q)[both]).sum())
 
 
-def nearest_real(generated: Sequence[Diagram], real: Sequence[Diagram], mode: W1Mode = "uniform1d") -> tuple[np.ndarray, np.ndarray]:
-    """For every generated diagram, the birth-only W1 [m] to the nearest real diagram and that diagram's index [m]."""
-    distances = pairwise_birth_w1(generated, real, mode=mode)
+def nearest_real(
+    generated: Sequence[Diagram], real: Sequence[Diagram], mode: W1Mode = "uniform1d", project: Projection = "birth"
+) -> tuple[np.ndarray, np.ndarray]:
+    """For every generated diagram, the projected W1 [m] to the nearest real diagram and that diagram's index [m]."""
+    distances = pairwise_birth_w1(generated, real, mode=mode, project=project)
     nearest = distances.argmin(axis=1)
     return distances[np.arange(len(generated)), nearest], nearest
 
@@ -59,6 +64,7 @@ def unbiased_mmd2(
     subset: float = 0.5,
     min_persistence: float = 1.0,
     mode: W1Mode = "uniform1d",
+    project: Projection = "birth",
 ) -> tuple[float, float]:
     """Unbiased MMD² between two diagram sets with the W1 Gaussian kernel; returns (MMD², σ).
 
@@ -73,7 +79,7 @@ def unbiased_mmd2(
     a, b = pick(generated), pick(real)
     if len(a) < 2 or len(b) < 2:
         raise ValueError(f"unbiased MMD needs at least 2 diagrams per set, got {len(a)} and {len(b)}")
-    d_aa, d_bb, d_ab = pairwise_birth_w1(a, mode=mode), pairwise_birth_w1(b, mode=mode), pairwise_birth_w1(a, b, mode=mode)
+    d_aa, d_bb, d_ab = (pairwise_birth_w1(x, y, mode=mode, project=project) for x, y in ((a, None), (b, None), (a, b)))
     pooled = np.concatenate([_off_diagonal(d_aa), _off_diagonal(d_bb), d_ab.ravel()])
     sigma = float(np.median(pooled))
     if sigma <= 0:

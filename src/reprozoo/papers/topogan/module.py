@@ -6,17 +6,20 @@ and every `n_critic`-th batch (the first included) is also a generator step on a
     L_G = −E[D(G(z))] + λ · L_topo,
 where L_topo (`reprozoo.topology.topo_loss`: diagrams of the binarised batch → OT matching to a random subset of
 `n_real` precomputed real diagrams → point matching → bridge painting → sum-reduced surrogate) is computed only when
-λ = `loss.topo_weight` > 0. Variants differ only in config: `wgan-gp` (λ = 0), `topogan` (λ = 5e-4), `wgan-sn`
-(spectrally normalised critic).
+λ = `loss.topo_weight` > 0. Its homology dimension is the dataset's `topology.dim` (recorded in `dataset.json` by
+preprocess, with the real diagrams): 1 closes almost-holes (membranes, roads, facades), 0 joins surplus components
+(vessels). Variants differ only in config: `wgan-gp` (λ = 0), `topogan` (λ = 5e-4, or the dataset's
+`topology.topo_weight`), `wgan-sn` (spectrally normalised critic).
 
 The generator's batch is drawn right after the previous generator step (its graph kept): critic steps do not change
 G, so G(z) is the batch the step would draw, and its bridge plan (the whole non-differentiable part of L_topo) is
 computed in a background thread, with the diagrams in a `DiagramPool`, while the n_critic critic steps run. The
 generator step then only adds the surrogate's forward and backward (see benchmarks/topo_loss.py).
 
-Validation generates one fixed-z batch per epoch and logs the Betti score against the validation split, the mean
-Betti numbers, and `val/g_steps`, the checkpoint monitor: the kept weights are the last ones (the paper compares
-runs after the same number of iterations); every `figures.every_n_epochs` it logs a sample grid to MLflow.
+Validation generates one fixed-z batch per epoch and logs the Betti score (β of the dataset's dimension) against the
+validation split, the mean Betti numbers, and `val/g_steps`, the checkpoint monitor: the kept weights are the last
+ones (the paper compares runs after the same number of iterations); every `figures.every_n_epochs` it logs a sample
+grid to MLflow.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ def fixed_latents(n: int, z_dim: int, seed: int) -> torch.Tensor:
 
 
 class TopoGANModule(pl.LightningModule):
-    """WGAN-GP / WGAN-SN / TopoGAN on mask patches; `real_diagrams` are the training split's (precomputed)."""
+    """WGAN-GP / WGAN-SN / TopoGAN on mask patches; `real_diagrams` are the training split's (precomputed, of dimension `dim`)."""
 
     def __init__(self, cfg, size: int, dim: int, real_diagrams: list[Diagram]) -> None:
         super().__init__()
@@ -62,8 +65,6 @@ class TopoGANModule(pl.LightningModule):
         self.generator = Generator(size, int(cfg.model.z_dim), int(cfg.model.ngf))
         self.critic = Critic(size, int(cfg.model.ndf), bool(cfg.model.spectral_norm))
         self.topo_weight = float(cfg.loss.topo_weight)
-        if self.topo_weight > 0 and dim != 1:
-            raise ReprozooError(f"loss.topo_weight > 0 needs dim-1 topology; dataset '{cfg.dataset.name}' uses dim {dim}")
         self.real_diagrams = real_diagrams
         self.threshold = float(cfg.topo.threshold)
         self.d_steps = 0
@@ -147,7 +148,7 @@ class TopoGANModule(pl.LightningModule):
             chosen = self._subset_rng.choice(len(self.real_diagrams), size=n_real, replace=False)
             t = self.cfg.topo
             plan = self._planner.submit(
-                topo_loss, fake.detach().cpu(), [self.real_diagrams[i] for i in chosen], threshold=self.threshold,
+                topo_loss, fake.detach().cpu(), [self.real_diagrams[i] for i in chosen], dim=self.dim, threshold=self.threshold,
                 mode=str(t.mode), variant=str(t.surrogate), thickness=int(t.thickness), min_persistence=float(t.min_persistence),
                 pool=self._pool,
             )

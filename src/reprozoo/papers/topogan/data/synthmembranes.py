@@ -9,7 +9,8 @@ size, so preprocess reads it exactly as the real ISBI stack (with `patches.crop:
 - `grid` (Maps-like): r, c ~ U{lines} jittered full-length lines of width ~ U{width}: β1 = (r + 1)(c + 1).
 - `broken` (a "bad generator" reference): a Voronoi mask with g ~ U{gaps} walls cut by a square of side
   w ~ U{length} (+ thickness − 1) away from junctions: g almost-holes, β1 lowered by up to g.
-- `vessel` (Retina-like, dim 0): n ~ U{trees} random binary trees of tapering polylines grown from the border.
+- `vessel` (Retina-like, dim 0): n ~ U{trees} random binary trees of tapering polylines grown from the border (so
+  with the frame β0 = 1: no island); `pipelines/dataset/synthvessels.yaml` is this family alone, with dim 0.
 
 The EM volume beside the labels is a cheap texture (bright cells, dark blurred membranes, noise): it exists so the
 layout is complete, TopoGAN never reads it. Deterministic: slice i is drawn from `default_rng([seed, i])`.
