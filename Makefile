@@ -8,9 +8,17 @@ PYTEST_ARGS ?= -n 2 --dist loadfile
 export PATH := $(abspath $(BIN)):$(PATH)
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: install repro test bench ui clean
+.PHONY: install system-deps repro test bench ui clean
 
 install: $(VENV)/.installed
+
+# Debian packages the integration tests drive (`reprozoo stack` and the browser test): PostgreSQL and Chromium.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+system-deps:
+	@if ! command -v chromium >/dev/null || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium postgresql >/dev/null; \
+	fi
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,7 +33,7 @@ else
 	$(BIN)/dvc exp run -S profile=$(PROFILE)
 endif
 
-test: install
+test: install system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install

@@ -1,5 +1,5 @@
 """The `reprozoo` command: one sub-command per pipeline stage (fetch, preprocess, train, evaluate, register, verify),
-plus sweep, report, promote, lineage, ui and config.
+plus sweep, report, promote, lineage, stack, ui and config.
 
 Heavy libraries are imported inside the handlers, so `reprozoo --help` answers at once. User mistakes (bad config,
 bad data, missing inputs) end with one line on stderr and exit status 2.
@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", required=True)
     p.add_argument("--space", required=True, help="pipelines/sweep/<space>.yaml")
     p.add_argument("--trials", type=int, required=True, help="total budget: COMPLETE + PRUNED trials, counted across re-runs")
-    p.add_argument("--storage", help="SQLAlchemy URL or journal:<file> (default sqlite:///mlruns/optuna.db)")
+    p.add_argument("--storage", help="SQLAlchemy URL or journal:<file> (default: the tracking config's sweep_storage, sqlite:///mlruns/optuna.db or the stack's PostgreSQL)")
     p.add_argument("--study", help="study name (default <paper>-<variant>-<dataset>-<space>)")
     p.add_argument("--workers", type=int, default=1, help="local worker processes on the study")
     p.add_argument("--timeout", type=float, help="stop starting trials after this many seconds")
@@ -76,6 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("target", nargs="?", metavar="PAPER/VARIANT")
     p.add_argument("--dataset")
     _common(p)
+
+    p = sub.add_parser("stack", help="local team servers on 127.0.0.1: PostgreSQL, SeaweedFS S3, MLflow server, optuna-dashboard")
+    p.add_argument("action", choices=("up", "down", "status", "env"), help="up: start (and set the DVC remote 'stack'); down: stop what up "
+                   "started; status: health; env: print the shell exports (eval \"$(reprozoo stack env)\")")
+    p.add_argument("services", nargs="*", metavar="SERVICE", help="postgres, s3, mlflow, dashboard (default: all; up adds what they need)")
+    p.add_argument("--port-base", type=int, help="ports base+32…base+80 (default 18400; fixed at the first up)")
+    p.add_argument("--purge", action="store_true", help="with down: also delete the stack's data and credentials")
 
     p = sub.add_parser("ui", help="serve the MLflow UI over the project's tracking store")
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
@@ -91,6 +98,10 @@ def _ui(args: argparse.Namespace) -> int:
     root = project_root()
     cfg = compose(root=root)
     uri = store.tracking_uri(cfg, root)
+    if uri.startswith(("http://", "https://")):
+        store.check_server(uri)
+        print(f"MLflow UI: {store.redact(uri)} (the tracking server's own UI)")
+        return 0
     artifacts = (root / str(cfg.tracking.artifact_root)).resolve()
     artifacts.mkdir(parents=True, exist_ok=True)
     store.quiet_mlflow()
@@ -103,9 +114,38 @@ def _ui(args: argparse.Namespace) -> int:
     return 0  # unreachable: execv replaces the process
 
 
+def _stack(args: argparse.Namespace) -> int:
+    from reprozoo.config import project_root
+    from reprozoo.stack import manager
+    from reprozoo.stack.services import SERVICES
+
+    root = project_root()
+    names = args.services or list(SERVICES)
+    if args.action == "env":
+        env_file = manager.layout_of(root).env_file
+        if not env_file.is_file():
+            raise ReprozooError(f"{env_file}: no stack here yet (run `reprozoo stack up`)")
+        print(env_file.read_text(), end="")
+        return 0
+    if args.action == "down":
+        stopped = manager.down(root, names, purge=args.purge)
+        print(f"stopped {', '.join(stopped) if stopped else 'nothing (not running)'}" + ("; removed .stack/" if args.purge else ""))
+        return 0
+    rows = manager.up(root, names, port_base=args.port_base) if args.action == "up" else manager.status(root)
+    for row in rows:
+        state = "healthy" if row.healthy else ("running, not answering" if row.running else "stopped")
+        print(f"{row.name:<10} {state:<22} {row.url:<36} pid {row.pid or '-'}")
+    if args.action == "up":
+        print(f"credentials: {manager.layout_of(root).env_file} (private); use the stack with: "
+              'eval "$(reprozoo stack env)", then tracking=server (or just MLFLOW_TRACKING_URI)')
+    return 0 if all(row.healthy for row in rows if row.name in names) else 1
+
+
 def dispatch(args: argparse.Namespace) -> int:
     if args.command == "ui":
         return _ui(args)
+    if args.command == "stack":
+        return _stack(args)
     if args.command == "fetch":
         from reprozoo.stages.fetch import fetch
 
@@ -190,6 +230,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("reprozoo: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        from reprozoo.tracking.store import tracking_failure
+
+        message = tracking_failure(exc)
+        if message is None:
+            raise
+        print(f"reprozoo: error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

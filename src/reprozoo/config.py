@@ -126,7 +126,8 @@ def compose(
     from omegaconf.errors import OmegaConfBaseException
 
     root = root or project_root()
-    all_overrides = [f"profile={resolve_profile(root, profile)}", f"paths.root='{root.resolve()}'"]
+    all_overrides = [f"profile={resolve_profile(root, profile)}", f"tracking={read_params(root).get('tracking') or 'local'}",
+                     f"paths.root='{root.resolve()}'"]
     if target is not None:
         paper, variant = parse_target(target, root)
         all_overrides.append(f"+{paper}={variant}")

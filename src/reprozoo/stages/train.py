@@ -77,11 +77,15 @@ def _mlflow_run(cfg, root: Path, data: DatasetPaths, extra_tags: dict[str, str])
     tags = {**lineage.lineage_tags(cfg, root, data.processed), **extra_tags}
     run = client.create_run(experiment, run_name=f"{cfg.variant.name}/seed{cfg.seed}", tags=tags)
     params = [Param(k, store.redact(v)[:6000]) for k, v in flatten(cfg).items() if not k.startswith(UNLOGGED_KEYS)]
-    for start in range(0, len(params), 100):
-        client.log_batch(run.info.run_id, params=params[start : start + 100])
-    client.log_text(run.info.run_id, store.redact(to_yaml(cfg)), "config.yaml")
-    if data.docs.is_dir():
-        client.log_artifacts(run.info.run_id, str(data.docs), "validation")
+    try:
+        for start in range(0, len(params), 100):
+            client.log_batch(run.info.run_id, params=params[start : start + 100])
+        client.log_text(run.info.run_id, store.redact(to_yaml(cfg)), "config.yaml")
+        if data.docs.is_dir():
+            client.log_artifacts(run.info.run_id, str(data.docs), "validation")
+    except Exception:
+        client.set_terminated(run.info.run_id, "FAILED")  # never leave a half-logged run looking alive
+        raise
     return run.info.run_id
 
 
@@ -118,10 +122,10 @@ def train_seed(cfg, root: Path, *, out: Path | None = None, callbacks: Sequence 
     if not (data.processed / "manifest.parquet").is_file():
         raise ReprozooError(f"{data.processed}: processed dataset missing (run `reprozoo preprocess {cfg.dataset.name}`)")
     out = out or RunPaths.of(cfg, root).seed_dir(int(cfg.seed))
+    run_id = _mlflow_run(cfg, root, data, tags or {})
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     paper = get_paper(str(cfg.paper))
-    run_id = _mlflow_run(cfg, root, data, tags or {})
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     datamodule = paper.build_datamodule(cfg, data.processed, data.raw)
     module = paper.build_module(cfg, data.processed)

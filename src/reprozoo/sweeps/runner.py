@@ -154,7 +154,7 @@ def sweep(
     root = root or project_root()
     cfg = compose(target=target, dataset=dataset, profile=profile, overrides=overrides, root=root)
     sweep_space = load_space(root, space)
-    url = storage_url or storage.default_url(root)
+    url = storage_url or storage.configured_url(cfg, root)
     name = study_name or f"{cfg.paper}-{cfg.variant.name}-{cfg.dataset.name}-{space}"
     store.connect(cfg, root)
     optuna.logging.set_verbosity(optuna.logging.WARNING)

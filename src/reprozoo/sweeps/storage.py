@@ -17,10 +17,11 @@ MAX_RETRY = 2
 WORKER_HOST, WORKER_PID = "worker.host", "worker.pid"
 
 
-def default_url(root: Path) -> str:
-    """The embedded default: sqlite beside the MLflow store."""
-    (root / "mlruns").mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{root / 'mlruns' / 'optuna.db'}"
+def configured_url(cfg, root: Path) -> str:
+    """The tracking config's `sweep_storage` (sqlite beside the embedded MLflow store, or the stack's PostgreSQL)."""
+    from reprozoo.tracking.store import absolute_sqlite
+
+    return absolute_sqlite(str(cfg.tracking.sweep_storage), root)
 
 
 def open_storage(url: str):

@@ -6,6 +6,8 @@ import os
 import re
 from pathlib import Path
 
+from reprozoo.errors import ReprozooError
+
 _USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
 
 
@@ -20,9 +22,8 @@ def quiet_mlflow() -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
-def tracking_uri(cfg, root: Path) -> str:
-    """The tracking URI with a relative sqlite path made absolute against the project root."""
-    uri = str(cfg.tracking.uri)
+def absolute_sqlite(uri: str, root: Path) -> str:
+    """`uri` with a relative sqlite path made absolute against the project root (its folder created)."""
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
         db = root / uri.removeprefix("sqlite:///")
         db.parent.mkdir(parents=True, exist_ok=True)
@@ -30,12 +31,33 @@ def tracking_uri(cfg, root: Path) -> str:
     return uri
 
 
+def tracking_uri(cfg, root: Path) -> str:
+    """The configured tracking URI (`tracking.uri`), a relative sqlite path made absolute."""
+    return absolute_sqlite(str(cfg.tracking.uri), root)
+
+
+def check_server(uri: str, timeout: float = 10.0) -> None:
+    """Raise a one-line ReprozooError when the MLflow server at `uri` does not answer its health check."""
+    import requests
+
+    try:
+        response = requests.get(f"{uri.rstrip('/')}/health", timeout=timeout)
+        if response.status_code == 200:
+            return
+        reason = f"HTTP {response.status_code}"
+    except requests.RequestException as exc:
+        reason = type(exc).__name__
+    raise ReprozooError(f"MLflow server {redact(uri)}: not reachable ({reason}); start it with `reprozoo stack up` or set MLFLOW_TRACKING_URI")
+
+
 def connect(cfg, root: Path) -> str:
-    """Point MLflow at the configured store; returns the URI in use."""
+    """Point MLflow at the configured store (checking that a server answers); returns the URI in use."""
     import mlflow
 
     quiet_mlflow()
     uri = tracking_uri(cfg, root)
+    if uri.startswith(("http://", "https://")):
+        check_server(uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return uri
@@ -52,3 +74,20 @@ def experiment_id(cfg, root: Path, name: str) -> str:
     if tracking_uri(cfg, root).startswith("sqlite:"):
         location = (root / str(cfg.tracking.artifact_root) / name).resolve().as_uri()
     return mlflow.create_experiment(name, artifact_location=location)
+
+
+def tracking_failure(exc: BaseException) -> str | None:
+    """A one-line message when `exc` is the tracking server or its artifact store failing (else None): what the
+    CLI prints instead of a traceback. The run itself is marked FAILED by the stage that created it."""
+    import sys
+
+    if "mlflow" not in sys.modules:
+        return None
+    from mlflow.exceptions import MlflowException
+
+    if not isinstance(exc, MlflowException):
+        return None
+    import mlflow
+
+    first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+    return f"MLflow ({redact(mlflow.get_tracking_uri())}): {redact(first)[:400]} (the stage wrote nothing; its run, if any, is marked FAILED)"
