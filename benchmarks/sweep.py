@@ -1,10 +1,14 @@
 """Pruned vs unpruned Optuna sweeps on the same budget and sampler seed: compute needed to get within 5 % of the best.
 
-Runs two studies of the same space (same TPE seed, same trials budget) on the smoke ToyDrone data, one with the
-space's pruner and one without, and reports for each: trial-epochs and wall time spent in total, and until the first
-trial within 5 % of the best objective value seen by either study. Prints a markdown table.
+Runs two studies of the same space (same TPE seed, same trials budget) on ToyDrone data of the chosen profile, one
+with the space's pruner and one without, and reports for each: trial-epochs and wall time spent in total, and until the
+first trial within 5 % of the best objective value seen by either study. Prints a markdown table. For a fine-tuning
+variant (`init_from`, e.g. pose/hrnet-lm) `--pretrain` first trains the variant it starts from; for β spaces the
+effective β of each study's best trial (MLflow metric `train/beta_epoch`) is printed beside the report's 1e-5.
 
     PYTHONPATH=src .venv/bin/python benchmarks/sweep.py --trials 12 --epochs 4 [--space lr] [--variant pose/hrnet-lh]
+    PYTHONPATH=src .venv/bin/python benchmarks/sweep.py --profile default --variant pose/hrnet-lm --pretrain pose/hrnet-lh \
+        --space rho --trials 8 --epochs 3
 """
 
 from __future__ import annotations
@@ -18,12 +22,21 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _project(base: Path) -> Path:
+def _project(base: Path, profile: str) -> Path:
     root = base / "project"
     root.mkdir(parents=True)
     shutil.copytree(REPO / "pipelines", root / "pipelines")
-    (root / "params.yaml").write_text("profile: smoke\n")
+    (root / "params.yaml").write_text(f"profile: {profile}\n")
     return root
+
+
+def _effective_beta(trial) -> float | None:
+    """The β the trial trained with (its MLflow run's last `train/beta_epoch`), None when it logged none."""
+    from mlflow import MlflowClient
+
+    run_id = trial.user_attrs.get("mlflow.run_id")
+    history = MlflowClient().get_metric_history(run_id, "train/beta_epoch") if run_id else []
+    return history[-1].value if history else None
 
 
 def _epochs_of(trial) -> int:
@@ -37,20 +50,28 @@ def main() -> None:
     parser.add_argument("--space", default="lr")
     parser.add_argument("--variant", default="pose/hrnet-lh")
     parser.add_argument("--dataset", default="toydrone-tello")
+    parser.add_argument("--profile", default="smoke", help="smoke | default: the data the trials train on")
+    parser.add_argument("--pretrain", help="variant trained once before the sweeps (the one `--variant` fine-tunes from)")
     args = parser.parse_args()
 
     import optuna
 
     from reprozoo.stages.fetch import fetch
     from reprozoo.stages.preprocess import preprocess
+    from reprozoo.stages.train import train
     from reprozoo.sweeps.runner import sweep
     from reprozoo.sweeps.space import load_space
 
     base = Path(tempfile.mkdtemp(prefix="sweep-bench-"))
-    root = _project(base)
+    root = _project(base, args.profile)
     fetch(args.dataset, root=root, progress=False)
     preprocess(args.dataset, root=root)
-    overrides = [f"trainer.max_epochs={args.epochs}", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
+    quiet = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
+    if args.pretrain:
+        started = time.perf_counter()
+        train(args.pretrain, args.dataset, overrides=quiet, root=root)
+        print(f"pretrained {args.pretrain} in {time.perf_counter() - started:.0f} s", flush=True)
+    overrides = [f"trainer.max_epochs={args.epochs}", *quiet]
     space = load_space(root, args.space)
     rows = {}
     for label, prune in (("pruned", True), ("unpruned", False)):
@@ -80,6 +101,12 @@ def main() -> None:
         pruned = sum(t.state.name == "PRUNED" for t in trials)
         print(f"| {label} ({pruned} pruned) | {len(trials)} | {sum(epochs)} | {wall:.0f} | {to_hit[0]} | "
               f"{to_hit[1] if isinstance(to_hit[1], str) else f'{to_hit[1]:.0f}'} | {own_best:.4g} |")
+    for label, (trials, _) in rows.items():
+        finished = [t for t in trials if t.value is not None]
+        if "loss.beta" in space.params or "loss.rho" in space.params:
+            best_trial = (min if space.direction == "minimize" else max)(finished, key=lambda t: t.value)
+            print(f"{label}: best trial {best_trial.number} params {best_trial.params}, effective beta "
+                  f"{_effective_beta(best_trial)} (the report's beta: 1e-5)")
     print(f"\nobjective {space.metric} ({space.direction}); best over both studies {best:.4g}; data in {base}")
 
 
