@@ -2,11 +2,17 @@
 
 Each seed's folder holds `weights.pt` (the best validation checkpoint's state dict, loadable with
 `torch.load(weights_only=True)`) and `run.json` (MLflow run id, best validation score, timing).
+
+Under a multi-process strategy (`trainer=ddp`) every process runs this stage: Lightning's launcher re-runs the command
+line with LOCAL_RANK set, torchrun and SLURM start one process per device. The global-rank-zero process alone
+creates the MLflow run, clears and fills the seed folder; the others only train their share of each batch (Lightning
+logs from rank zero only) and return no result.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 import warnings
@@ -21,6 +27,7 @@ from reprozoo.stages.paths import DatasetPaths, RunPaths
 from reprozoo.tracking import lineage, store
 
 UNLOGGED_KEYS = ("tracking.", "paths.", "logger.")
+RANK_VARIABLES = ("RANK", "NODE_RANK", "LOCAL_RANK", "SLURM_PROCID")  # set by Lightning's launcher, torchrun, SLURM
 
 
 @dataclass
@@ -43,6 +50,11 @@ def seeds_of(cfg, seeds: Sequence[int] | None) -> list[int]:
     return [int(s) for s in (seeds if seeds else cfg.profile.seeds)]
 
 
+def is_global_zero() -> bool:
+    """Whether this process leads the run: not started as another rank of a distributed fit (see RANK_VARIABLES)."""
+    return all(os.environ.get(name, "0") == "0" for name in RANK_VARIABLES)
+
+
 def train(
     target: str,
     dataset: str,
@@ -53,7 +65,8 @@ def train(
     root: Path | None = None,
     tags: dict[str, str] | None = None,
 ) -> list[TrainResult]:
-    """Train `target` (`<paper>/<variant>`) on `dataset` for each seed; returns one result per seed.
+    """Train `target` (`<paper>/<variant>`) on `dataset` for each seed; returns one result per seed (none in the
+    non-zero ranks of a distributed fit).
 
     `tags` are added to every seed's MLflow run (e.g. the sweep study and trial a configuration came from).
     """
@@ -62,7 +75,9 @@ def train(
     results = []
     for seed in seeds_of(base, seeds):
         cfg = compose(target=target, dataset=dataset, profile=profile, overrides=[*overrides, f"seed={seed}"], root=root)
-        results.append(train_seed(cfg, root, tags=tags))
+        result = train_seed(cfg, root, tags=tags)
+        if result is not None:
+            results.append(result)
     return results
 
 
@@ -89,7 +104,7 @@ def _mlflow_run(cfg, root: Path, data: DatasetPaths, extra_tags: dict[str, str])
     return run.info.run_id
 
 
-def _loggers(cfg, root: Path, run_id: str) -> list:
+def _loggers(cfg, root: Path, run_id: str | None) -> list:
     from lightning.pytorch.loggers import MLFlowLogger
 
     loggers = [MLFlowLogger(tracking_uri=store.tracking_uri(cfg, root), run_id=run_id, log_model=False)]
@@ -105,42 +120,60 @@ def _loggers(cfg, root: Path, run_id: str) -> list:
     return loggers
 
 
-def train_seed(cfg, root: Path, *, out: Path | None = None, callbacks: Sequence = (), tags: dict[str, str] | None = None) -> TrainResult:
+def _trainer_options(cfg, module) -> dict:
+    """`cfg.trainer` as Trainer arguments. A manually optimised module (a GAN: each step updates one network and leaves
+    the other's parameters without gradients) needs DDP's search for unused parameters, so `ddp` becomes
+    `ddp_find_unused_parameters_true` for it."""
+    options = dict(cfg.trainer)
+    if options.get("strategy") == "ddp" and not module.automatic_optimization:
+        options["strategy"] = "ddp_find_unused_parameters_true"
+    return options
+
+
+def train_seed(cfg, root: Path, *, out: Path | None = None, callbacks: Sequence = (), tags: dict[str, str] | None = None) -> TrainResult | None:
     """Train one seed of the composed `cfg`; writes weights.pt and run.json into `out` (default: the seed folder).
 
     `callbacks` are extra Lightning callbacks (e.g. a pruning callback); `tags` extra MLflow run tags. A failure
     marks the MLflow run FAILED, removes `out`, and re-raises with the run id in the exception's `run_id`.
+    A non-zero rank of a distributed fit (`is_global_zero`) touches neither MLflow nor `out` and returns None.
     """
     import lightning.pytorch as pl
     import torch
     from lightning.pytorch.callbacks import ModelCheckpoint
     from mlflow import MlflowClient
 
-    warnings.filterwarnings("ignore", message=r".*LeafSpec.*")  # Lightning 2.6 vs torch 2.13 deprecation noise
+    for noise in (r".*LeafSpec.*", r".*distributed\.nn\.functional\.all_gather is deprecated.*"):  # Lightning 2.6 vs torch 2.13
+        warnings.filterwarnings("ignore", message=noise)
 
     data = DatasetPaths.of(cfg, root)
     if not (data.processed / "manifest.parquet").is_file():
         raise ReprozooError(f"{data.processed}: processed dataset missing (run `reprozoo preprocess {cfg.dataset.name}`)")
     out = out or RunPaths.of(cfg, root).seed_dir(int(cfg.seed))
-    run_id = _mlflow_run(cfg, root, data, tags or {})
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
+    lead = is_global_zero()
+    run_id = None
+    if lead:
+        run_id = _mlflow_run(cfg, root, data, tags or {})
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
     paper = get_paper(str(cfg.paper))
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     datamodule = paper.build_datamodule(cfg, data.processed, data.raw)
     module = paper.build_module(cfg, data.processed)
     checkpoint = ModelCheckpoint(dirpath=out / "checkpoints", filename="best", monitor=str(cfg.checkpoint.monitor), mode=str(cfg.checkpoint.mode), save_top_k=1, save_weights_only=True)
-    trainer = pl.Trainer(**cfg.trainer, logger=_loggers(cfg, root, run_id), callbacks=[checkpoint, *callbacks], default_root_dir=str(out))
+    trainer = pl.Trainer(**_trainer_options(cfg, module), logger=_loggers(cfg, root, run_id), callbacks=[checkpoint, *callbacks], default_root_dir=str(out))
     started = time.perf_counter()
     try:
         trainer.fit(module, datamodule=datamodule)
     except BaseException as exc:
-        client = MlflowClient()
-        client.set_tag(run_id, "failure", store.redact(f"{type(exc).__name__}: {exc}")[:5000])
-        client.set_terminated(run_id, "FAILED")
-        shutil.rmtree(out, ignore_errors=True)
-        exc.run_id = run_id
+        if lead:
+            client = MlflowClient()
+            client.set_tag(run_id, "failure", store.redact(f"{type(exc).__name__}: {exc}")[:5000])
+            client.set_terminated(run_id, "FAILED")
+            shutil.rmtree(out, ignore_errors=True)
+            exc.run_id = run_id
         raise
+    if not lead:
+        return None
     seconds = time.perf_counter() - started
     if not checkpoint.best_model_path:
         raise ReprozooError(f"variant {cfg.variant.name}: no checkpoint was selected (is '{cfg.checkpoint.monitor}' logged during validation?)")

@@ -9,6 +9,9 @@ The BPnP variants (spec §3) put the differentiable PnP layer (`geometry.pnp`, `
 l_reg = MSE(π(z|ŷ,K), x) over the samples whose PnP converged. β is raw (`loss.beta`) or the scale-free ratio
 ρ (`loss.rho`): β = ρ·E[l_h]/E[l_proj] measured over the phase's first `loss.rho_batches` batches, then frozen.
 Validation decodes keypoints and solves PnP so that the pose metrics of the report are followed during training.
+Under DDP (`trainer=ddp`) the validation losses are averaged over the processes and the pose metrics computed on the
+predictions of every process, so that all of them log, and their checkpoint callbacks select, the same numbers; the
+calibration of β averages the processes' losses.
 Batches are those of `datamodule.PoseDataModule`. The optimiser is Adam or AdamW (`optim.name`) with a per-step learning
 rate schedule (`optim.schedule`, see `lr_factor`); `threads` and `channels_last` set how the CPU runs it (`setup`).
 """
@@ -198,10 +201,17 @@ class PoseModule(pl.LightningModule):
             return float(self.cfg.loss.beta)
         sums = self._rho_sums
         if self.training and sums[2] < int(self.cfg.loss.rho_batches):
-            sums[0] += float(loss_h.detach())
-            sums[1] += float(loss_proj.detach())
+            sums[0] += self._process_mean(loss_h)
+            sums[1] += self._process_mean(loss_proj)
             sums[2] += 1
         return float(self.cfg.loss.rho) * sums[0] / max(sums[1], 1e-12) if sums[2] else 0.0
+
+    def _process_mean(self, value: torch.Tensor) -> float:
+        """A scalar averaged over the processes of a distributed fit (every process calls it at the same step)."""
+        value = value.detach()
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            value = self.trainer.strategy.reduce(value, reduce_op="mean")
+        return float(value)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         terms = self.loss_terms(batch, self(batch["image"]))
@@ -219,7 +229,7 @@ class PoseModule(pl.LightningModule):
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         logits = self(batch["image"])
         for name, value in self.loss_terms(batch, logits).items():
-            self.log(f"val/{name}", value, on_epoch=True)
+            self.log(f"val/{name}", value, on_epoch=True, sync_dist=True)
         pred = centre_of_mass(*self.decode(logits))
         self._val.append({k: v.detach().cpu() for k, v in {"pred": pred, "true": batch["keypoints"], "R": batch["R"], "t": batch["t"]}.items()})
 
@@ -228,8 +238,17 @@ class PoseModule(pl.LightningModule):
             return
         gathered = {k: torch.cat([v[k] for v in self._val]) for k in self._val[0]}
         self._val.clear()
+        if self.trainer.world_size > 1:
+            gathered = self._gather(gathered)
         for name, value in validation_metrics(gathered, self.geometry).items():
-            self.log(f"val/{name}", value, prog_bar=name in ("kpt_err_px", "add5"))
+            # equal in every process already; sync_dist tells Lightning so (a mean of equal values)
+            self.log(f"val/{name}", value, prog_bar=name in ("kpt_err_px", "add5"), sync_dist=True)
+
+    def _gather(self, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Every process's validation tensors [N, ...] → [world_size · N, ...] on the CPU (the distributed sampler
+        gives each process the same N, repeating a few samples to pad the split)."""
+        gathered = self.all_gather({k: v.to(self.device) for k, v in tensors.items()})
+        return {k: v.flatten(0, 1).cpu() for k, v in gathered.items()}
 
     def setup(self, stage: str) -> None:
         """Lightning's hook before fit / validate / test: torch's intra-op threads (`threads`) and the network's memory

@@ -19,7 +19,8 @@ generator step then only adds the surrogate's forward and backward (see benchmar
 Validation generates one fixed-z batch per epoch and logs the Betti score (β of the dataset's dimension) against the
 validation split, the mean Betti numbers, and `val/g_steps`, the checkpoint monitor: the kept weights are the last
 ones (the paper compares runs after the same number of iterations); every `figures.every_n_epochs` it logs a sample
-grid to MLflow.
+grid to MLflow. Under DDP the real masks' Betti numbers are gathered from every process (the generated ones come from
+fixed latents, the same in every process), so all processes log the same numbers.
 """
 
 from __future__ import annotations
@@ -80,6 +81,8 @@ class TopoGANModule(pl.LightningModule):
         return self.generator(z)
 
     def on_fit_start(self) -> None:
+        if self.trainer.world_size > 1:  # every process was seeded alike: give each its own latents and GP mixes
+            torch.manual_seed(torch.initial_seed() + self.global_rank)
         if self.topo_weight > 0:
             self._planner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="topo-plan")
             if int(self.cfg.topo.workers) > 1:
@@ -176,6 +179,8 @@ class TopoGANModule(pl.LightningModule):
             return
         real = np.concatenate(self._val_real)
         self._val_real.clear()
+        if self.trainer.world_size > 1:
+            real = self.all_gather(torch.from_numpy(real).to(self.device)).flatten(0, 1).cpu().numpy()
         z = fixed_latents(len(real), int(self.cfg.model.z_dim), int(self.cfg.evaluate.z_seed) + 1).to(self.device)
         with torch.no_grad():
             images = self.generator(z)[:, 0].cpu().numpy()
@@ -185,16 +190,16 @@ class TopoGANModule(pl.LightningModule):
             f"val/betti{self.dim}_generated": float(generated.mean()),
             f"val/betti{self.dim}_real": float(real.mean()),
             "val/g_steps": float(self.g_steps),
-        })
+        }, sync_dist=True)  # equal in every process already; sync_dist tells Lightning so (a mean of equal values)
         every = int(self.cfg.figures.every_n_epochs)
         if every > 0 and (self.current_epoch + 1) % every == 0:
             self._log_samples(images)
 
     def _log_samples(self, images: np.ndarray) -> None:
-        """Log a grid of fixed-z samples [n, S, S] (tanh range) to the MLflow run, when MLflow is the logger."""
+        """Log a grid of fixed-z samples [n, S, S] (tanh range) to the MLflow run, when MLflow is the logger (rank zero)."""
         from lightning.pytorch.loggers import MLFlowLogger
 
-        if not isinstance(self.logger, MLFlowLogger):
+        if not isinstance(self.logger, MLFlowLogger) or not self.trainer.is_global_zero:
             return
         n = min(int(self.cfg.figures.n_images), len(images))
         fig = figures.sample_grid(None, (images[:n] + 1) / 2, title=f"epoch {self.current_epoch}, {self.g_steps} generator steps")
