@@ -2,7 +2,7 @@
 
 Killed workers: with an RDB storage a trial whose heartbeat stops is failed after the grace period (by any worker of
 the study); on this host a trial whose recorded worker process is gone is failed at once (both storages).
-Failed trials are retried with the same parameters (RetryFailedTrialCallback).
+Failed trials are retried with the same parameters (RetryHeartbeatStaleTrialCallback).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def configured_url(cfg, root: Path) -> str:
 
 def open_storage(url: str):
     """An Optuna storage for `url` (`journal:<path>` or an SQLAlchemy URL)."""
-    from optuna.storages import JournalStorage, RDBStorage, RetryFailedTrialCallback
+    from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
     from optuna.storages.journal import JournalFileBackend
 
     if url.startswith("journal:"):
@@ -39,7 +39,7 @@ def open_storage(url: str):
         engine_kwargs=engine_kwargs,
         heartbeat_interval=HEARTBEAT_SECONDS,
         grace_period=GRACE_SECONDS,
-        heartbeat_stale_trial_callback=RetryFailedTrialCallback(max_retry=MAX_RETRY),
+        heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
     )
 
 
