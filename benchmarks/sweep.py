@@ -9,6 +9,8 @@ effective β of each study's best trial (MLflow metric `train/beta_epoch`) is pr
     PYTHONPATH=src .venv/bin/python benchmarks/sweep.py --trials 12 --epochs 4 [--space lr] [--variant pose/hrnet-lh]
     PYTHONPATH=src .venv/bin/python benchmarks/sweep.py --profile default --variant pose/hrnet-lm --pretrain pose/hrnet-lh \
         --space rho --trials 8 --epochs 3
+    PYTHONPATH=src .venv/bin/python benchmarks/sweep.py --profile default --dataset toydrone-m2ed --trials 10 --epochs 8 \
+        --data profile.pose.data.train=500 profile.pose.data.val=150
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ def main() -> None:
     parser.add_argument("--dataset", default="toydrone-tello")
     parser.add_argument("--profile", default="smoke", help="smoke | default: the data the trials train on")
     parser.add_argument("--pretrain", help="variant trained once before the sweeps (the one `--variant` fine-tunes from)")
+    parser.add_argument("--data", nargs="*", default=[], metavar="OVERRIDE",
+                        help="Hydra overrides for the data and every run, e.g. profile.pose.data.train=500")
     args = parser.parse_args()
 
     import optuna
@@ -64,9 +68,9 @@ def main() -> None:
 
     base = Path(tempfile.mkdtemp(prefix="sweep-bench-"))
     root = _project(base, args.profile)
-    fetch(args.dataset, root=root, progress=False)
-    preprocess(args.dataset, root=root)
-    quiet = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
+    fetch(args.dataset, overrides=args.data, root=root, progress=False)
+    preprocess(args.dataset, overrides=args.data, root=root)
+    quiet = [*args.data, "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
     if args.pretrain:
         started = time.perf_counter()
         train(args.pretrain, args.dataset, overrides=quiet, root=root)
