@@ -19,6 +19,10 @@ import yaml
 from reprozoo.errors import ReprozooError
 
 
+SAMPLERS = ("tpe", "random")
+PRUNERS = ("median", "hyperband", "none")
+
+
 @dataclass(frozen=True)
 class Space:
     name: str
@@ -84,4 +88,8 @@ def load_space(root: Path, name: str) -> Space:
                 raise ReprozooError(f"{path}: params.{key} needs a non-empty 'choices'")
         else:
             raise ReprozooError(f"{path}: params.{key}.type must be float, int or categorical")
-    return Space(name, str(objective["metric"]), str(objective["direction"]), dict(params), dict(data.get("sampler") or {}), dict(data.get("pruner") or {}))
+    sampler, pruner = dict(data.get("sampler") or {}), dict(data.get("pruner") or {})
+    for section, value, known in (("sampler", sampler.get("name", "tpe"), SAMPLERS), ("pruner", pruner.get("name", "median"), PRUNERS)):
+        if value not in known:
+            raise ReprozooError(f"{path}: {section}.name '{value}' unknown (known: {', '.join(known)})")
+    return Space(name, str(objective["metric"]), str(objective["direction"]), dict(params), sampler, pruner)
