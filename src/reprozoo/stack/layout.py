@@ -36,10 +36,16 @@ class Ports:
         return cls(base=base, postgres=base + 32, s3=base + 33, weed_master=base + 34, weed_volume=base + 35, weed_filer=base + 36,
                    weed_admin=base + 37, mlflow=base + 50, dashboard=base + 80)
 
+    def of(self, service: str) -> list[int]:
+        """The ports service `service` binds (SeaweedFS's gRPC ports included)."""
+        if service == "s3":
+            weed = [self.s3, self.weed_master, self.weed_volume, self.weed_filer, self.weed_admin]
+            return [*weed, *(p + 10000 for p in weed)]
+        return [{"postgres": self.postgres, "mlflow": self.mlflow, "dashboard": self.dashboard}[service]]
+
     def all(self) -> list[int]:
-        """Every port the stack binds (gRPC ports included)."""
-        weed = [self.s3, self.weed_master, self.weed_volume, self.weed_filer, self.weed_admin]
-        return [self.postgres, self.mlflow, self.dashboard, *weed, *(p + 10000 for p in weed)]
+        """Every port the stack binds."""
+        return [port for service in ("postgres", "mlflow", "dashboard", "s3") for port in self.of(service)]
 
 
 @dataclass(frozen=True)

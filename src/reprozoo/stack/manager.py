@@ -66,13 +66,6 @@ def _port_free(port: int) -> bool:
             return False
 
 
-def _service_ports(name: str, ports: Ports) -> list[int]:
-    if name == "s3":
-        weed = [ports.s3, ports.weed_master, ports.weed_volume, ports.weed_filer, ports.weed_admin]
-        return [*weed, *(p + 10000 for p in weed)]
-    return [{"postgres": ports.postgres, "mlflow": ports.mlflow, "dashboard": ports.dashboard}[name]]
-
-
 def up(root: Path, names: Sequence[str] = SERVICES, *, port_base: int | None = None) -> list[ServiceStatus]:
     """Start `names` (and what they need) unless already running; wait for each to answer; configure the DVC remote."""
     _check_names(names)
@@ -80,7 +73,7 @@ def up(root: Path, names: Sequence[str] = SERVICES, *, port_base: int | None = N
     layout = ctx.layout
     state = load_state(layout.state_file)
     to_start = [n for n in _with_needs(names) if not (n in state and is_running(state[n]))]
-    busy = [str(p) for n in to_start for p in _service_ports(n, ctx.ports) if not _port_free(p)]
+    busy = [str(p) for n in to_start for p in ctx.ports.of(n) if not _port_free(p)]
     if busy:
         raise StackError(f"{HOST} port(s) {', '.join(busy)} already in use by another process: choose another --port-base")
     layout.write_port_base(ctx.ports.base)

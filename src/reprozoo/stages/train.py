@@ -109,8 +109,6 @@ def _loggers(cfg, root: Path, run_id: str | None) -> list:
 
     loggers = [MLFlowLogger(tracking_uri=store.tracking_uri(cfg, root), run_id=run_id, log_model=False)]
     if cfg.logger.wandb.enabled:
-        import os
-
         from lightning.pytorch.loggers import WandbLogger
 
         os.environ.setdefault("WANDB_MODE", str(cfg.logger.wandb.mode))
