@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="local worker processes on the study")
     p.add_argument("--timeout", type=float, help="stop starting trials after this many seconds")
     p.add_argument("--no-prune", action="store_true", help="disable the space's pruner")
+    p.add_argument("--sampler-seed", type=int, help="seed of the sampler (default: the space's)")
     p.add_argument("--register-best", action="store_true", help="retrain the best point with the profile's seeds and register it as candidate")
     p.add_argument("--worker-of", help=argparse.SUPPRESS)
     _common(p)
@@ -200,7 +201,7 @@ def dispatch(args: argparse.Namespace) -> int:
 
         summary = sweep(args.target, args.dataset, space=args.space, trials=args.trials, storage_url=args.storage, study_name=args.study,
                         workers=args.workers, timeout=args.timeout, prune=not args.no_prune, profile=args.profile, overrides=args.overrides,
-                        register_best=args.register_best, worker_of=args.worker_of)
+                        register_best=args.register_best, worker_of=args.worker_of, sampler_seed=args.sampler_seed)
         if summary is not None:
             print(f"study {summary.study} ({summary.storage}): {summary.complete} complete, {summary.pruned} pruned, {summary.failed} failed; "
                   f"best {summary.best_value} at {summary.best_params}; MLflow parent run {summary.parent_run_id}")

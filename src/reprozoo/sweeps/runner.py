@@ -12,7 +12,7 @@ import sys
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
@@ -145,8 +145,14 @@ def sweep(
     root: Path | None = None,
     register_best: bool = False,
     worker_of: str | None = None,
+    sampler_seed: int | None = None,
 ) -> SweepSummary | None:
-    """Run (or resume) a sweep. `worker_of` = the parent run id: this process is a secondary worker (no finalisation)."""
+    """Run (or resume) a sweep. `worker_of` = the parent run id: this process is a secondary worker (no finalisation).
+
+    `sampler_seed` replaces the space's sampler seed. A seeded sampler restarts its random stream in every process, so
+    a resumed study shifts the seed by the trials it already holds and each helper worker reseeds from the OS: no
+    process redraws points another already tried.
+    """
     import optuna
 
     if trials < 1 or workers < 1:
@@ -154,6 +160,8 @@ def sweep(
     root = root or project_root()
     cfg = compose(target=target, dataset=dataset, profile=profile, overrides=overrides, root=root)
     sweep_space = load_space(root, space)
+    if sampler_seed is not None:
+        sweep_space = replace(sweep_space, sampler={**sweep_space.sampler, "seed": sampler_seed})
     url = storage_url or storage.configured_url(cfg, root)
     name = study_name or f"{cfg.paper}-{cfg.variant.name}-{cfg.dataset.name}-{space}"
     store.connect(cfg, root)
@@ -166,6 +174,10 @@ def sweep(
         sampler=sweep_space.make_sampler(),
         pruner=sweep_space.make_pruner(prune),
     )
+    if worker_of is not None:
+        study.sampler.reseed_rng()
+    elif existing := len(study.get_trials(deepcopy=False)):
+        study.sampler = sweep_space.make_sampler(seed_offset=existing)
     parent = worker_of or _parent_run(cfg, root, name, target, space)
     ctx = TrialContext(root, target, dataset, profile, tuple(overrides), sweep_space, name, parent)
     deadline = time.monotonic() + timeout if timeout else None

@@ -46,10 +46,12 @@ class Space:
             overrides.append(f"{key}={value}")
         return overrides
 
-    def make_sampler(self):
+    def make_sampler(self, seed_offset: int = 0):
+        """The space's sampler; `seed_offset` shifts its seed (a resumed study must not redraw its first points)."""
         import optuna
 
         name, seed = self.sampler.get("name", "tpe"), self.sampler.get("seed")
+        seed = None if seed is None else int(seed) + seed_offset
         if name == "random":
             return optuna.samplers.RandomSampler(seed=seed)
         return optuna.samplers.TPESampler(seed=seed, n_startup_trials=int(self.sampler.get("n_startup_trials", 4)))
