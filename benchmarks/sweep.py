@@ -4,9 +4,10 @@ Runs two studies of the same space (same TPE seed, same trials budget) on ToyDro
 with the space's pruner and one without, and reports for each: trial-epochs and wall time spent in total, and until the
 first trial within 5 % of the best objective value seen by either study. `--seeds` repeats the pair for several
 sampler seeds (where the good region is found early or late) and adds the pruned/unpruned compute ratios per seed and
-their mean; `--sampler random` swaps the space's TPE for random search (in the benchmark's copy of the space). Prints markdown tables. For a fine-tuning
-variant (`init_from`, e.g. pose/hrnet-lm) `--pretrain` first trains the variant it starts from; for β spaces the
-effective β of each study's best trial (MLflow metric `train/beta_epoch`) is printed beside the report's 1e-5.
+their mean; `--sampler random` swaps the space's TPE for random search (in the benchmark's copy of the space). Prints
+markdown tables. For a fine-tuning variant (`init_from`, e.g. pose/hrnet-lm) `--pretrain` first trains the variant it
+starts from; for β spaces the effective β of each study's best trial (MLflow metric `train/beta_epoch`) is printed
+beside the report's 1e-5.
 
     PYTHONPATH=src .venv/bin/python benchmarks/sweep.py --trials 12 --epochs 4 [--space lr] [--variant pose/hrnet-lh]
     PYTHONPATH=src .venv/bin/python benchmarks/sweep.py --profile default --variant pose/hrnet-lm --pretrain pose/hrnet-lh \
@@ -119,7 +120,7 @@ def main() -> None:
     print(f"\nobjective {space.metric} ({space.direction}); best = the better of each seed's two studies; data in {base}")
 
 
-def _report(seed, rows: dict, space) -> dict[str, tuple[int, float]]:
+def _report(seed: int | None, rows: dict, space) -> dict[str, tuple[int, float]]:
     """Print one seed's table rows; returns each study's (trial-epochs in all, trial-epochs to within 5 % of the best)."""
     values = [t.value for trials, _ in rows.values() for t in trials if t.value is not None]
     best = min(values) if space.direction == "minimize" else max(values)
@@ -146,6 +147,7 @@ def _report(seed, rows: dict, space) -> dict[str, tuple[int, float]]:
             print(f"{label}: best trial {best_trial.number} params {best_trial.params}, effective beta "
                   f"{_effective_beta(best_trial)} (the report's beta: 1e-5)")
     return costs
+
 
 if __name__ == "__main__":
     main()

@@ -49,6 +49,11 @@ def _states(study: optuna.Study) -> list[str]:
     return [t.state.name for t in study.get_trials(deepcopy=False)]
 
 
+def _distinct_points(trials: list) -> int:
+    """How many different parameter points `trials` hold."""
+    return len({tuple(sorted(t.params.items())) for t in trials})
+
+
 def test_four_trials_with_mlflow_parent_and_children(root: Path) -> None:
     summary = sweep("pose/hrnet-lh", "toydrone-tello", space="smoke", trials=4, study_name="four", overrides=FAST, root=root)
     assert summary.complete + summary.pruned == 4 and summary.failed == 0
@@ -112,7 +117,7 @@ def test_killed_worker_then_rerun_ends_with_exactly_the_budget(root: Path, backe
     assert len(retried) == 1 and retried[0].params == failed[0].params
     # the re-run's seeded sampler does not restart its stream: besides the retry, no point is drawn twice
     finished = [t for t in _study(root, study_name, storage).trials if t.state.name in ("COMPLETE", "PRUNED")]
-    assert len({tuple(sorted(t.params.items())) for t in finished}) == len(finished)
+    assert _distinct_points(finished) == len(finished)
 
 
 def test_two_workers_on_one_study_lose_nothing(root: Path) -> None:
@@ -127,7 +132,7 @@ def test_two_workers_on_one_study_lose_nothing(root: Path) -> None:
     assert 4 <= finished <= 5  # each worker stops once the budget is taken; one may already be inside a trial
     hosts = {t.user_attrs["worker.pid"] for t in study.trials}
     assert len(hosts) == 2  # both processes ran trials
-    assert len({tuple(sorted(t.params.items())) for t in study.trials}) == len(states)  # the workers drew different points
+    assert _distinct_points(study.trials) == len(states)  # the workers drew different points
     client = MlflowClient(f"sqlite:///{root / 'mlruns' / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("pose").experiment_id], filter_string="tags.`optuna.study` = 'two-workers'")
     assert len([r for r in runs if "optuna.trial" in r.data.tags]) == len(states)  # one MLflow child run per trial, none lost
