@@ -5,7 +5,13 @@
       optim.lr: {type: float, low: 3e-5, high: 1e-3, log: true}
       loss.beta: {type: categorical, choices: [1e-5, 1e-4]}
     sampler: {name: tpe, seed: 0}          # tpe | random
-    pruner: {name: median, n_startup_trials: 2, n_warmup_steps: 1}   # median | hyperband | none
+    pruner: {name: median, n_startup_trials: 2, n_warmup_steps: 1}   # median | percentile | hyperband |
+                                                                     # successive-halving | none
+
+Pruner keys (Optuna's, defaults in brackets): median: n_startup_trials [2], n_warmup_steps [1]; percentile: percentile
+[25] (a trial must stay within the best `percentile` % of completed trials at each step), n_startup_trials [2],
+n_warmup_steps [1]; hyperband and successive-halving (asynchronous successive halving, one bracket):
+min_resource [1], reduction_factor [3].
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from reprozoo.errors import ReprozooError
 
 
 SAMPLERS = ("tpe", "random")
-PRUNERS = ("median", "hyperband", "none")
+PRUNERS = ("median", "percentile", "hyperband", "successive-halving", "none")
 
 
 @dataclass(frozen=True)
@@ -57,14 +63,23 @@ class Space:
         return optuna.samplers.TPESampler(seed=seed, n_startup_trials=int(self.sampler.get("n_startup_trials", 4)))
 
     def make_pruner(self, enabled: bool = True):
+        """The space's pruner (Optuna's NopPruner when `enabled` is False: the unpruned study of a comparison)."""
         import optuna
 
         name = self.pruner.get("name", "median") if enabled else "none"
         if name == "none":
             return optuna.pruners.NopPruner()
-        if name == "hyperband":
-            return optuna.pruners.HyperbandPruner(min_resource=int(self.pruner.get("min_resource", 1)), reduction_factor=int(self.pruner.get("reduction_factor", 3)))
-        return optuna.pruners.MedianPruner(n_startup_trials=int(self.pruner.get("n_startup_trials", 2)), n_warmup_steps=int(self.pruner.get("n_warmup_steps", 1)))
+        if name in ("hyperband", "successive-halving"):
+            rungs = {"min_resource": int(self.pruner.get("min_resource", 1)),
+                     "reduction_factor": int(self.pruner.get("reduction_factor", 3))}
+            if name == "hyperband":
+                return optuna.pruners.HyperbandPruner(**rungs)
+            return optuna.pruners.SuccessiveHalvingPruner(**rungs)
+        patience = {"n_startup_trials": int(self.pruner.get("n_startup_trials", 2)),
+                    "n_warmup_steps": int(self.pruner.get("n_warmup_steps", 1))}
+        if name == "percentile":
+            return optuna.pruners.PercentilePruner(float(self.pruner.get("percentile", 25.0)), **patience)
+        return optuna.pruners.MedianPruner(**patience)
 
 
 def load_space(root: Path, name: str) -> Space:
