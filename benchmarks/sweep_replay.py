@@ -205,15 +205,36 @@ def replay_orders(curves: list[Curve], direction: str, trials: int, orders: int,
     rows = [(pruner.name, [replay(draw, direction, pruner) for draw in draws]) for pruner in pruners]
     rows.append((f"reference: running bests in full, others stopped after {reference_stop} epochs",
                  [running_best_reference(draw, direction, reference_stop) for draw in draws]))
+    ratios = {}
     for label, outcomes in rows:
         whole, to_best = [], []
         for outcome, (base, best, base_to_good) in zip(outcomes, baselines):
             whole.append(sum(outcome.epochs) / sum(base.epochs))
             spent = epochs_to_good(outcome, best, direction)
             to_best.append(math.inf if spent is None else spent / base_to_good)
+        ratios[label] = to_best
         halved = sum(r <= 0.5 for r in to_best) / orders
         lost = sum(math.isinf(r) for r in to_best) / orders
         print(f"| {label} | {_quantiles(whole)} | {_quantiles(to_best)} | {halved:.0%} | {lost:.0%} |")
+    _by_first_good(hits, ratios)
+
+
+def _by_first_good(hits: list[int], ratios: dict[str, list[float]]) -> None:
+    """Median to-best ratio per row, with orders grouped by where their first good trial came (unpruned index)."""
+    buckets = [(0, 1), (2, 3), (4, 7), (8, 15), (16, None)]
+    print("\nTo within 5 % of best, pruned / unpruned, median by the index of the order's first good trial:\n")
+    print("| first good trial | orders | " + " | ".join(ratios) + " |")
+    print("|---|---|" + "---|" * len(ratios))
+    for low, high in buckets:
+        members = [i for i, hit in enumerate(hits) if hit >= low and (high is None or hit <= high)]
+        if not members:
+            continue
+        cells = []
+        for to_best in ratios.values():
+            median = statistics.median(to_best[i] for i in members)
+            cells.append(f"{median:.0%}" if math.isfinite(median) else "∞")
+        span = f"{low}–{high}" if high is not None else f"≥ {low}"
+        print(f"| {span} | {len(members)} | " + " | ".join(cells) + " |")
 
 
 def main() -> None:
