@@ -88,6 +88,8 @@ def export(studies: list[tuple[str, str]], out: Path, note: str) -> None:
         direction = study.direction.name.lower()
         for trial in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
             steps = sorted(trial.intermediate_values)
+            if steps != list(range(len(steps))):
+                raise ReprozooError(f"{name}: trial {trial.number} reported steps {steps}, not one per epoch from 0")
             curves.append({"params": trial.params, "values": [trial.intermediate_values[s] for s in steps],
                            "objective": trial.value})
     out.parent.mkdir(parents=True, exist_ok=True)

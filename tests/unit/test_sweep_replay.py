@@ -88,3 +88,17 @@ def test_a_file_that_is_not_a_curves_file_is_refused(replay_module, tmp_path: Pa
     (tmp_path / "x.json").write_text('{"curves": []}')
     with pytest.raises(ReprozooError, match=r"x.json: not a curves file written by `export` \(KeyError"):
         replay_module.load_curves(tmp_path / "x.json")
+
+
+def test_a_study_that_skips_steps_is_not_exported(replay_module, tmp_path: Path) -> None:
+    import optuna
+
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    study = optuna.create_study(study_name="every-other-epoch", storage=storage)
+    trial = study.ask()
+    trial.report(3.0, 0)
+    trial.report(2.0, 2)
+    study.tell(trial, 2.0)
+    with pytest.raises(ReprozooError, match=r"every-other-epoch: trial 0 reported steps \[0, 2\], not one per epoch"):
+        replay_module.export([(storage, "every-other-epoch")], tmp_path / "curves.json", note="")
+    assert not (tmp_path / "curves.json").exists()
