@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from reprozoo.errors import ReprozooError
@@ -29,6 +31,19 @@ def absolute_sqlite(uri: str, root: Path) -> str:
         db.parent.mkdir(parents=True, exist_ok=True)
         uri = f"sqlite:///{db}"
     return uri
+
+
+@contextmanager
+def sqlite_creation_lock(uri: str) -> Iterator[None]:
+    """Hold a file lock beside the sqlite database of `uri` (nothing for other URLs): processes that start together on
+    a fresh project would otherwise create and migrate its schema at the same time and fail."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    from filelock import FileLock
+
+    with FileLock(f"{uri.removeprefix('sqlite:///')}.lock", timeout=600):
+        yield
 
 
 def tracking_uri(cfg, root: Path) -> str:
@@ -60,6 +75,10 @@ def connect(cfg, root: Path) -> str:
         check_server(uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    if uri.startswith("sqlite:"):
+        with sqlite_creation_lock(uri):  # the first query of each store creates or migrates the schema
+            mlflow.search_experiments(max_results=1)
+            mlflow.search_registered_models(max_results=1)
     return uri
 
 
@@ -70,10 +89,18 @@ def experiment_id(cfg, root: Path, name: str) -> str:
     existing = mlflow.get_experiment_by_name(name)
     if existing is not None:
         return existing.experiment_id
+    from mlflow.exceptions import MlflowException
+
     location = None
     if tracking_uri(cfg, root).startswith("sqlite:"):
         location = (root / str(cfg.tracking.artifact_root) / name).resolve().as_uri()
-    return mlflow.create_experiment(name, artifact_location=location)
+    try:
+        return mlflow.create_experiment(name, artifact_location=location)
+    except MlflowException:
+        created = mlflow.get_experiment_by_name(name)  # another process created it since the lookup above
+        if created is None:
+            raise
+        return created.experiment_id
 
 
 def tracking_failure(exc: BaseException) -> str | None:
