@@ -41,3 +41,19 @@ def test_processes_starting_together_on_a_fresh_store_all_succeed(tmp_path: Path
     experiment_ids = {out.strip() for _, out, _ in results}
     assert len(experiment_ids) == 1, experiment_ids  # one experiment, the same id for all
     assert (tmp_path / "mlruns" / "optuna.db").is_file()
+
+
+def test_a_creation_lock_held_too_long_is_a_one_line_error(tmp_path: Path) -> None:
+    import pytest
+    from filelock import FileLock
+
+    from reprozoo.errors import ReprozooError
+    from reprozoo.tracking.store import sqlite_creation_lock
+
+    db = tmp_path / "mlflow.db"
+    with FileLock(f"{db}.lock"):  # held by "another process"
+        with pytest.raises(ReprozooError, match=r"mlflow.db.lock: another process has held it for 0.2 s"):
+            with sqlite_creation_lock(f"sqlite:///{db}", timeout=0.2):
+                pass
+    with sqlite_creation_lock(f"sqlite:///{db}", timeout=0.2):
+        assert (tmp_path / "mlflow.db.lock").exists()

@@ -34,16 +34,24 @@ def absolute_sqlite(uri: str, root: Path) -> str:
 
 
 @contextmanager
-def sqlite_creation_lock(uri: str) -> Iterator[None]:
+def sqlite_creation_lock(uri: str, timeout: float = 600.0) -> Iterator[None]:
     """Hold a file lock beside the sqlite database of `uri` (nothing for other URLs): processes that start together on
     a fresh project would otherwise create and migrate its schema at the same time and fail."""
     if not uri.startswith("sqlite:///"):
         yield
         return
-    from filelock import FileLock
+    from filelock import FileLock, Timeout
 
-    with FileLock(f"{uri.removeprefix('sqlite:///')}.lock", timeout=600):
+    lock = FileLock(f"{uri.removeprefix('sqlite:///')}.lock", timeout=timeout)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise ReprozooError(f"{lock.lock_file}: another process has held it for {timeout:g} s while creating the "
+                            "database; is a reprozoo command stuck?") from None
+    try:
         yield
+    finally:
+        lock.release()
 
 
 def tracking_uri(cfg, root: Path) -> str:
