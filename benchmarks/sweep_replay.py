@@ -102,7 +102,8 @@ def load_curves(path: Path) -> tuple[str, list[Curve]]:
     """A curves file written by `export` → (the studies' direction, their curves)."""
     try:
         document = json.loads(path.read_text())
-        return document["direction"], [Curve(c["params"], tuple(c["values"]), c["objective"]) for c in document["curves"]]
+        curves = [Curve(c["params"], tuple(c["values"]), c["objective"]) for c in document["curves"]]
+        return document["direction"], curves
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ReprozooError(f"{path}: not a curves file written by `export` ({type(exc).__name__}: {exc})") from exc
 
@@ -111,7 +112,8 @@ def replay(curves: list[Curve], direction: str, pruner: Space | None) -> Outcome
     """Run `curves` in order as one study: each trial reports its values epoch by epoch until the pruner stops it."""
     import optuna
 
-    study = optuna.create_study(direction=direction, pruner=pruner.make_pruner() if pruner else optuna.pruners.NopPruner())
+    chosen = pruner.make_pruner() if pruner else optuna.pruners.NopPruner()
+    study = optuna.create_study(direction=direction, pruner=chosen)
     epochs, objectives = [], []
     for curve in curves:
         trial = study.ask()
@@ -165,7 +167,8 @@ def check(curves: list[Curve], direction: str, storage: str, study_name: str, pr
 
 def _quantiles(values: list[float]) -> str:
     """Median (quartiles) of ratios as percentages; ∞ stands for orders where the pruned study never got there."""
-    q1, q2, q3 = (f"{q:.0%}" if math.isfinite(q) else "∞" for q in statistics.quantiles(values, n=4, method="inclusive"))
+    quartiles = statistics.quantiles(values, n=4, method="inclusive")
+    q1, q2, q3 = (f"{q:.0%}" if math.isfinite(q) else "∞" for q in quartiles)
     return f"{q2} ({q1}–{q3})"
 
 
@@ -199,8 +202,9 @@ def replay_orders(curves: list[Curve], direction: str, trials: int, orders: int,
         best = pick(v for v in outcome.objectives if v is not None)
         baselines.append((outcome, best, epochs_to_good(outcome, best, direction)))
     hits = [first_good(outcome.objectives, best, direction) for outcome, best, _ in baselines]
-    print(f"{orders} random-search orders of {trials} trials from {len(curves)} curves (seed {seed}); first trial within "
-          f"5 % of the order's best: median index {statistics.median(hits):.0f}, mean {statistics.mean(hits):.1f}")
+    print(f"{orders} random-search orders of {trials} trials from {len(curves)} curves (seed {seed}); "
+          f"first trial within 5 % of the order's best: median index {statistics.median(hits):.0f}, "
+          f"mean {statistics.mean(hits):.1f}")
     print("| pruner | trial-epochs, whole study: pruned / unpruned, median (IQR) | to within 5 % of best: "
           "pruned / unpruned, median (IQR) | orders where to-best ≤ 50 % | orders where pruning lost the best |")
     print("|---|---|---|---|---|")
