@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from sweep_replay import first_good  # benchmarks/ is on sys.path when this script runs
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -124,16 +126,11 @@ def _report(seed: int | None, rows: dict, space) -> dict[str, tuple[int, float]]
     """Print one seed's table rows; returns each study's (trial-epochs in all, trial-epochs to within 5 % of the best)."""
     values = [t.value for trials, _ in rows.values() for t in trials if t.value is not None]
     best = min(values) if space.direction == "minimize" else max(values)
-    tolerance = 0.05 * abs(best)
-
-    def good(value: float | None) -> bool:
-        return value is not None and (value <= best + tolerance if space.direction == "minimize" else value >= best - tolerance)
-
     costs = {}
     for label, (trials, wall) in rows.items():
         epochs = [_epochs_of(t) for t in trials]
         durations = [(t.datetime_complete - t.datetime_start).total_seconds() for t in trials if t.datetime_complete]
-        hit = next((i for i, t in enumerate(trials) if good(t.value)), None)
+        hit = first_good(tuple(t.value for t in trials), best, space.direction)
         costs[label] = (sum(epochs), sum(epochs[: hit + 1]) if hit is not None else float("nan"))
         to_hit = f"{costs[label][1]} (trial {hit})" if hit is not None else "never"
         wall_to_hit = f"{sum(durations[: hit + 1]):.0f}" if hit is not None else "never"

@@ -152,10 +152,11 @@ def check(curves: list[Curve], direction: str, storage: str, study_name: str, pr
 
     recorded = sorted(optuna.load_study(study_name=study_name, storage=storage).trials, key=lambda t: t.number)
     by_point = {json.dumps(c.params, sort_keys=True): c for c in curves}
-    missing = [t.number for t in recorded if json.dumps(t.params, sort_keys=True) not in by_point]
+    order = [by_point.get(json.dumps(t.params, sort_keys=True)) for t in recorded]
+    missing = [t.number for t, curve in zip(recorded, order) if curve is None]
     if missing:
         raise ReprozooError(f"{study_name}: trials {missing} have points with no recorded curve")
-    outcome = replay([by_point[json.dumps(t.params, sort_keys=True)] for t in recorded], direction, pruner)
+    outcome = replay(order, direction, pruner)
     recorded_epochs = [len(t.intermediate_values) for t in recorded]
     same = sum(a == b for a, b in zip(outcome.epochs, recorded_epochs))
     print(f"recorded epochs: {recorded_epochs}\nreplayed epochs: {list(outcome.epochs)}")
